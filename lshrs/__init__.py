@@ -1,0 +1,1 @@
+"""lshrs: approximate nearest-neighbour search with a Redis hash index."""
