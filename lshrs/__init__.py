@@ -1,1 +1,28 @@
-"""lshrs: approximate nearest-neighbour search with a Redis hash index."""
+"""lshrs: approximate nearest-neighbour search with a Redis hash index.
+
+Vectors stay where they are (Postgres, Parquet, ...); lshrs keeps random-hyperplane
+LSH buckets in Redis, updated and read by atomic Lua scripts, and reranks candidates
+by exact cosine similarity.
+"""
+
+from lshrs.hashing import HashSignatures, LSHHasher
+from lshrs.index import LSHRS
+from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
+from lshrs.storage import BucketOperation, RedisStorage
+from lshrs.tuning import compute_collision_probability, get_optimal_config
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LSHRS",
+    "BucketOperation",
+    "HashSignatures",
+    "LSHHasher",
+    "RedisStorage",
+    "__version__",
+    "compute_collision_probability",
+    "cosine_similarity",
+    "get_optimal_config",
+    "l2_norm",
+    "top_k_cosine",
+]

@@ -1,0 +1,182 @@
+"""Random-hyperplane signatures: one matrix product per batch, bits packed per band."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FORMAT_VERSION = 1
+MAX_PROBE_BITS = 10
+"""Multi-probe flips subsets of at most this many least-confident bits per band."""
+
+
+@dataclass
+class HashSignatures:
+    """The band signatures of one vector: ``bands[b]`` is band ``b``'s packed bits."""
+
+    bands: list[bytes]
+
+
+def as_codes(
+    band_numbers: npt.NDArray[np.integer], signatures: npt.NDArray[np.uint8]
+) -> list[bytes]:
+    """Bucket codes (2-byte big-endian band number, then signature) as bytes.
+
+    Args:
+        band_numbers: int array, shape ``(k,)``.
+        signatures: uint8 array, shape ``(k, sig_bytes)``.
+
+    Returns:
+        ``k`` byte strings of length ``2 + sig_bytes``.
+    """
+    k, width = signatures.shape
+    codes = np.empty((k, 2 + width), dtype=np.uint8)
+    codes[:, 0] = band_numbers >> 8
+    codes[:, 1] = band_numbers & 0xFF
+    codes[:, 2:] = signatures
+    return list(codes.view(f"V{2 + width}").ravel().tolist())
+
+
+class LSHHasher:
+    """Random-projection LSH: ``rows_per_band`` hyperplane bits per band.
+
+    A vector's bit ``j`` is 1 when its dot product with plane ``j`` is positive; two
+    vectors at cosine similarity ``s`` agree on a bit with probability
+    ``1 - arccos(s) / pi``. Planes are standard normal, drawn from
+    ``numpy.random.RandomState(seed)`` (a stream NumPy keeps stable across versions),
+    so ``dim`` and ``seed`` regenerate them exactly.
+
+    Args:
+        num_bands: number of bands (hash tables), 1 to 65,535.
+        rows_per_band: bits per band, 1 to 64.
+        dim: vector dimension.
+        seed: random seed of the planes.
+
+    Example:
+        >>> import numpy as np
+        >>> hasher = LSHHasher(num_bands=4, rows_per_band=8, dim=3, seed=1)
+        >>> sigs = hasher.hash_vector(np.array([1.0, 2.0, 3.0]))
+        >>> len(sigs.bands), len(sigs.bands[0])
+        (4, 1)
+    """
+
+    scheme = "hyperplane"
+
+    def __init__(self, num_bands: int, rows_per_band: int, dim: int, seed: int = 42) -> None:
+        for name, value, low, high in (
+            ("num_bands", num_bands, 1, 65535),
+            ("rows_per_band", rows_per_band, 1, 64),
+            ("dim", dim, 1, 1 << 20),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not (0 <= seed < 2**32)
+        ):
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        self.num_bands = int(num_bands)
+        self.rows_per_band = int(rows_per_band)
+        self.dim = int(dim)
+        self.seed = int(seed)
+        self.sig_bytes = (self.rows_per_band + 7) // 8
+        bits = self.num_bands * self.rows_per_band
+        planes = np.random.RandomState(self.seed).standard_normal((bits, self.dim))
+        self.planes: npt.NDArray[np.float32] = np.ascontiguousarray(planes, dtype=np.float32)
+        self._planes_t = np.ascontiguousarray(self.planes.T)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the configuration exactly; stored in Redis and checked on every write."""
+        return (
+            f"lshrs/{FORMAT_VERSION} {self.scheme} dim={self.dim} bands={self.num_bands} "
+            f"rows={self.rows_per_band} seed={self.seed}"
+        )
+
+    def config_fields(self) -> dict[str, str]:
+        """The configuration as stored in the index's ``cfg`` hash."""
+        return {
+            "format_version": str(FORMAT_VERSION),
+            "scheme": self.scheme,
+            "dim": str(self.dim),
+            "num_bands": str(self.num_bands),
+            "rows_per_band": str(self.rows_per_band),
+            "sig_bytes": str(self.sig_bytes),
+            "seed": str(self.seed),
+            "model_layout": "float32-le planes, row-major (num_bands*rows_per_band, dim)",
+        }
+
+    def model_blob(self) -> bytes:
+        """The planes as stored in Redis, for clients in other languages."""
+        return self.planes.astype("<f4").tobytes()
+
+    def project(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Dot products with every plane: shape ``(n, num_bands * rows_per_band)``."""
+        projected: npt.NDArray[np.float32] = vectors @ self._planes_t
+        return projected
+
+    def hash_batch(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+        """Signatures of a batch.
+
+        Args:
+            vectors: float32, shape ``(n, dim)``, already validated.
+
+        Returns:
+            uint8 array of shape ``(n, num_bands, sig_bytes)``: each band's bits packed
+            most-significant first, zero-padded to whole bytes.
+        """
+        bits = self.project(vectors) > 0
+        return np.packbits(bits.reshape(-1, self.num_bands, self.rows_per_band), axis=-1)
+
+    def hash_vector(self, vector: npt.ArrayLike) -> HashSignatures:
+        """Signatures of one vector, one ``bytes`` per band."""
+        array = np.asarray(vector, dtype=np.float32).reshape(1, self.dim)
+        packed = self.hash_batch(array)[0]
+        return HashSignatures(bands=[row.tobytes() for row in packed])
+
+    def probe_codes(self, vector: npt.NDArray[np.float32], extra_probes: int = 0) -> list[bytes]:
+        """Bucket codes to read for a query: its own bucket in every band, plus the
+        ``extra_probes`` most likely neighbouring buckets over all bands.
+
+        Neighbouring buckets flip the query's least confident bits (smallest
+        ``|projection|``); a set of flipped bits scores the sum of their squared
+        projections and the lowest scores are probed first (query-directed
+        multi-probe, as in Lv et al. 2007 and FALCONN).
+
+        Args:
+            vector: float32, shape ``(dim,)``, already validated.
+            extra_probes: how many buckets to read beyond one per band.
+
+        Returns:
+            ``num_bands + extra_probes`` distinct codes (fewer if the bands have
+            fewer neighbours), the query's own buckets first.
+        """
+        projection = self.project(vector.reshape(1, self.dim))[0]
+        bits = (projection > 0).reshape(self.num_bands, self.rows_per_band)
+        bands = np.arange(self.num_bands)
+        codes = as_codes(bands, np.packbits(bits, axis=-1))
+        if extra_probes <= 0:
+            return codes
+
+        margins = np.abs(projection).reshape(self.num_bands, self.rows_per_band)
+        width = min(self.rows_per_band, MAX_PROBE_BITS, max(1, extra_probes))
+        order = np.argsort(margins, axis=1, kind="stable")[:, :width]
+        nearest = np.take_along_axis(margins, order, axis=1) ** 2
+        subsets = (np.arange(1, 1 << width)[:, None] >> np.arange(width)) & 1
+        scores = nearest @ subsets.T.astype(np.float32)
+        take = min(extra_probes, scores.size)
+        chosen = np.argpartition(scores, take - 1, axis=None)[:take]
+        chosen = chosen[np.argsort(scores.ravel()[chosen], kind="stable")]
+        band_of, subset_of = np.divmod(chosen, scores.shape[1])
+
+        flips = np.zeros((take, self.rows_per_band), dtype=bool)
+        rows = np.arange(take)[:, None]
+        flips[rows, order[band_of]] = subsets[subset_of].astype(bool)
+        probed = bits[band_of] ^ flips
+        packed = np.packbits(probed, axis=-1)
+        return codes + as_codes(band_of, packed)

@@ -1,0 +1,503 @@
+"""LSHRS: the index, orchestrating hashing (numpy), storage (Redis scripts) and rerank."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lshrs.hashing import FORMAT_VERSION, LSHHasher
+from lshrs.similarity import cosine_similarity
+from lshrs.storage import RedisStorage
+from lshrs.tuning import get_optimal_config
+from lshrs.validation import (
+    as_ids,
+    as_vector,
+    as_vectors,
+    check_positive_int,
+    same_length,
+    unique_ids,
+)
+
+VectorFetchFn = Callable[[Sequence[int]], Any]
+IDS_PER_CALL = 1000
+"""Ids per insert script call: one call blocks Redis for roughly 10-30 ms."""
+MODEL_FORMAT = "lshrs-model"
+
+
+class LSHRS:
+    """A locality-sensitive hash index in Redis over vectors stored elsewhere.
+
+    Random-hyperplane signatures are split into ``num_bands`` bands of
+    ``rows_per_band`` bits; each band's signature names a Redis set (bucket) of
+    ids. Queries read the query's buckets in one round trip and rank ids by how
+    many bands they collide in; top-p queries rerank candidates by exact cosine,
+    fetching their vectors with ``vector_fetch_fn``.
+
+    Args:
+        dim: dimension of the vectors; fixed for the life of the index.
+        num_perm: hash bits to spend when bands/rows are derived.
+        num_bands: bands; derived with ``rows_per_band`` from ``num_perm`` and
+            ``similarity_threshold`` by :func:`get_optimal_config` when both are None,
+            or as ``num_perm // rows_per_band`` when only this one is None.
+        rows_per_band: bits per band (see ``num_bands``).
+        similarity_threshold: cosine similarity the derived configuration targets.
+        buffer_size: vectors hashed and written per pipelined flush in :meth:`index`.
+        vector_fetch_fn: ``fetch(ids) -> array (len(ids), dim)`` in the order of
+            ``ids``; needed for top-p queries and for :meth:`index` without vectors.
+        storage: a ready :class:`RedisStorage`; then the ``redis_*`` arguments are unused.
+        redis_host: Redis hostname.
+        redis_port: Redis port.
+        redis_db: Redis database number.
+        redis_password: Redis password.
+        redis_prefix: prefix of every key of this index (any characters but braces).
+        decode_responses: passed on to the redis-py client.
+        seed: seed of the random hyperplanes.
+        redis_url: keyword-only; a full ``redis://`` or ``rediss://`` URL instead of
+            host/port/db/password.
+        redis_username: keyword-only; ACL username.
+        extra_probes: keyword-only; buckets read per query beyond one per band
+            (multi-probe). More probes find more neighbours at the cost of more
+            candidates and a slower query.
+        rerank_candidates: keyword-only; how many candidates (best collision counts
+            first) a top-p query fetches and reranks by exact cosine.
+
+    Raises:
+        ValueError: for an invalid argument, or when an index with another
+            configuration already lives under ``redis_prefix``.
+        redis.exceptions.RedisError: when Redis cannot be reached.
+
+    Example:
+        >>> lsh = LSHRS(dim=3, num_bands=4, rows_per_band=2, redis_url=redis_url,
+        ...             redis_prefix=prefix)
+        >>> lsh.index([1, 2], np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        >>> lsh.get_top_k(np.array([1.0, 0.1, 0.0]), topk=1)
+        [1]
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_perm: int = 128,
+        num_bands: int | None = None,
+        rows_per_band: int | None = None,
+        similarity_threshold: float = 0.5,
+        buffer_size: int = 10000,
+        vector_fetch_fn: VectorFetchFn | None = None,
+        storage: RedisStorage | None = None,
+        redis_host: str = "localhost",
+        redis_port: int = 6379,
+        redis_db: int = 0,
+        redis_password: str | None = None,
+        redis_prefix: str = "lsh",
+        decode_responses: bool = False,
+        seed: int = 42,
+        *,
+        redis_url: str | None = None,
+        redis_username: str | None = None,
+        extra_probes: int = 0,
+        rerank_candidates: int = 1000,
+    ) -> None:
+        dim = check_positive_int(dim, "dim")  # type: ignore[assignment]
+        num_perm = check_positive_int(num_perm, "num_perm")  # type: ignore[assignment]
+        num_bands = check_positive_int(num_bands, "num_bands", allow_none=True)
+        rows_per_band = check_positive_int(rows_per_band, "rows_per_band", allow_none=True)
+        if num_bands is None and rows_per_band is None:
+            num_bands, rows_per_band = get_optimal_config(num_perm, similarity_threshold)
+        elif num_bands is None or rows_per_band is None:
+            given = num_bands if num_bands is not None else rows_per_band
+            assert given is not None
+            if given > num_perm:
+                raise ValueError(
+                    f"num_bands/rows_per_band {given} must not exceed num_perm {num_perm}; "
+                    "raise num_perm or give both num_bands and rows_per_band"
+                )
+            num_bands, rows_per_band = (
+                (num_bands, num_perm // num_bands)
+                if num_bands is not None
+                else (num_perm // rows_per_band, rows_per_band)  # type: ignore[operator]
+            )
+        else:
+            num_perm = num_bands * rows_per_band
+        if not 0.0 < similarity_threshold < 1.0:
+            raise ValueError(f"similarity_threshold must be in (0, 1), got {similarity_threshold}")
+        if isinstance(extra_probes, bool) or not isinstance(extra_probes, int) or extra_probes < 0:
+            raise ValueError(f"extra_probes must be an integer >= 0, got {extra_probes!r}")
+        if vector_fetch_fn is not None and not callable(vector_fetch_fn):
+            raise ValueError("vector_fetch_fn must be callable: fetch(ids) -> (len(ids), dim)")
+
+        assert num_bands is not None and rows_per_band is not None
+        self.dim: int = dim
+        self.num_perm: int = num_perm
+        self.similarity_threshold = float(similarity_threshold)
+        self.buffer_size: int = check_positive_int(buffer_size, "buffer_size")  # type: ignore[assignment]
+        self.rerank_candidates: int = check_positive_int(  # type: ignore[assignment]
+            rerank_candidates, "rerank_candidates"
+        )
+        self.extra_probes = extra_probes
+        self.vector_fetch_fn = vector_fetch_fn
+        self.hasher = LSHHasher(num_bands, rows_per_band, dim, seed)
+        self._redis_settings = {
+            "redis_host": redis_host,
+            "redis_port": redis_port,
+            "redis_db": redis_db,
+            "redis_prefix": storage.prefix if storage is not None else redis_prefix,
+        }
+        if storage is None:
+            storage = RedisStorage(
+                redis_host,
+                redis_port,
+                redis_db,
+                redis_password,
+                redis_prefix,
+                decode_responses,
+                url=redis_url,
+                username=redis_username,
+            )
+        self.storage = storage
+        self.storage.attach(
+            self.hasher.fingerprint, self.hasher.config_fields(), self.hasher.model_blob()
+        )
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future[int] | None = None
+
+    # -- configuration ---------------------------------------------------------------
+
+    @property
+    def num_bands(self) -> int:
+        return self.hasher.num_bands
+
+    @property
+    def rows_per_band(self) -> int:
+        return self.hasher.rows_per_band
+
+    @property
+    def seed(self) -> int:
+        return self.hasher.seed
+
+    @property
+    def redis_prefix(self) -> str:
+        return self.storage.prefix
+
+    # -- writes ----------------------------------------------------------------------
+
+    def ingest(self, index: int, vector: npt.ArrayLike) -> None:
+        """Add (or re-add) one vector, written to Redis before this returns.
+
+        Args:
+            index: the vector's id, an integer in ``[0, 2**53 - 1]``.
+            vector: shape ``(dim,)``.
+
+        Raises:
+            ValueError: for a bad id or vector; nothing is written then.
+
+        Example:
+            >>> lsh.ingest(42, np.ones(3, dtype=np.float32))
+        """
+        ids = as_ids([index], "index")
+        array = as_vector(vector, self.dim).reshape(1, self.dim)
+        self._flush_buffer()
+        self.storage.insert(ids, self.hasher.hash_batch(array))
+
+    def index(
+        self, indices: Sequence[int] | npt.ArrayLike, vectors: npt.ArrayLike | None = None
+    ) -> None:
+        """Add a batch of vectors.
+
+        Everything is validated before the first write. Vectors are hashed in chunks
+        of ``buffer_size`` (one matrix product each) and written as pipelined calls
+        of the insert script, each atomic for its ids, while the next chunk is hashed.
+        Re-indexing an id with the same vector changes nothing; with a new vector the
+        id moves to its new buckets.
+
+        Args:
+            indices: ids, integers in ``[0, 2**53 - 1]``, distinct.
+            vectors: shape ``(n, dim)``; when None they are fetched with
+                ``vector_fetch_fn(indices)``.
+
+        Raises:
+            ValueError: for bad ids or vectors (nothing is written then).
+            RuntimeError: when ``vectors`` is None and there is no ``vector_fetch_fn``.
+
+        Example:
+            >>> lsh.index([7, 8], np.eye(3)[:2])
+        """
+        ids = unique_ids(as_ids(indices))
+        if vectors is None:
+            vectors = self._fetch(ids)
+        array = as_vectors(vectors, self.dim)
+        same_length(ids, array)
+        self._flush_buffer()
+        for start in range(0, ids.size, self.buffer_size):
+            chunk = slice(start, start + self.buffer_size)
+            signatures = self.hasher.hash_batch(array[chunk])
+            chunk_ids = ids[chunk]
+            batches = [
+                (chunk_ids[i : i + IDS_PER_CALL], signatures[i : i + IDS_PER_CALL])
+                for i in range(0, chunk_ids.size, IDS_PER_CALL)
+            ]
+            self._flush_buffer()
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lshrs-writer")
+            self._pending = self._writer.submit(self.storage.insert_batches, batches)
+        self._flush_buffer()
+
+    def _flush_buffer(self) -> None:
+        """Wait for the pipelined writes in flight; re-raise their error, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def delete(self, indices: int | Sequence[int]) -> None:
+        """Remove ids from the index; ids that are not indexed are ignored.
+
+        Each id costs one reverse-index read and one SREM per band, inside one
+        atomic script call (one call per 5,000 ids).
+
+        Args:
+            indices: one id or a sequence of ids.
+
+        Raises:
+            ValueError: for ids that are not integers in ``[0, 2**53 - 1]``.
+
+        Example:
+            >>> lsh.delete(42)
+            >>> lsh.delete([7, 8])
+        """
+        ids = as_ids(indices)
+        self._flush_buffer()
+        self.storage.delete(ids)
+
+    def clear(self) -> None:
+        """Delete every key of this index (buckets, reverse index, configuration).
+
+        Irreversible. The instance stays usable: the next write recreates the
+        configuration.
+        """
+        self._flush_buffer()
+        self.storage.clear()
+
+    # -- reads -----------------------------------------------------------------------
+
+    def query(
+        self, vector: npt.ArrayLike, topk: int | None = 10, topp: float | None = None
+    ) -> list[int] | list[tuple[int, float]]:
+        """Search for vectors similar to ``vector``.
+
+        Top-k mode (``topp`` None): one round trip; returns up to ``topk`` ids ordered
+        by the number of bands they share with the query, ties by smaller id.
+
+        Top-p mode: fetches the best ``rerank_candidates`` candidates' vectors with
+        ``vector_fetch_fn``, computes exact cosine similarity, keeps the
+        ``ceil(topp * candidates)`` most similar, at most ``topk`` (None: no cap), and
+        returns ``(id, cosine)`` pairs, most similar first.
+
+        Args:
+            vector: shape ``(dim,)``.
+            topk: maximum number of results.
+            topp: fraction of the reranked candidates to keep, in ``[0, 1]``.
+
+        Returns:
+            Top-k: ``list[int]``. Top-p: ``list[tuple[int, float]]``.
+
+        Raises:
+            ValueError: for a bad vector, ``topk`` or ``topp``.
+            RuntimeError: for top-p without ``vector_fetch_fn``.
+
+        Example:
+            >>> lsh.query(np.array([1.0, 0.0, 0.0]), topk=1)
+            [1]
+        """
+        query = as_vector(vector, self.dim)
+        topk = check_positive_int(topk, "topk", allow_none=topp is not None)
+        if topp is not None and not (
+            isinstance(topp, (int, float)) and not isinstance(topp, bool) and 0.0 <= topp <= 1.0
+        ):
+            raise ValueError(f"topp must be a fraction in [0, 1], got {topp!r}")
+        if topp is not None and self.vector_fetch_fn is None:
+            raise RuntimeError(
+                "top-p queries rerank by exact cosine and need vectors: pass "
+                "vector_fetch_fn=fetch(ids) -> array (len(ids), dim) to LSHRS"
+            )
+        self._flush_buffer()
+        codes = self.hasher.probe_codes(query, self.extra_probes)
+        if topp is None:
+            assert topk is not None
+            _, ids, _ = self.storage.query(codes, topk)
+            return [int(i) for i in ids]
+
+        _, ids, _ = self.storage.query(codes, self.rerank_candidates)
+        if ids.size == 0:
+            return []
+        sims = cosine_similarity(query, self._fetch(ids))
+        keep = math.ceil(topp * ids.size)
+        if topk is not None:
+            keep = min(keep, topk)
+        order = np.lexsort((ids, -sims))[:keep]
+        return [(int(ids[i]), float(sims[i])) for i in order]
+
+    def get_top_k(self, vector: npt.ArrayLike, topk: int = 10) -> list[int]:
+        """Top-k ids by band collisions, without reranking (see :meth:`query`).
+
+        Example:
+            >>> lsh.get_top_k(np.array([0.0, 1.0, 0.0]), topk=1)
+            [2]
+        """
+        result = self.query(vector, topk=topk)
+        return result  # type: ignore[return-value]
+
+    def get_above_p(self, vector: npt.ArrayLike, p: float = 0.95) -> list[tuple[int, float]]:
+        """The most similar ``ceil(p * candidates)`` candidates with their cosine
+        similarity, most similar first (see :meth:`query`, top-p mode, with no topk cap).
+        """
+        result = self.query(vector, topk=None, topp=p)
+        return result  # type: ignore[return-value]
+
+    def _fetch(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        if self.vector_fetch_fn is None:
+            raise RuntimeError(
+                "no vectors given and no vector_fetch_fn: pass vectors, or "
+                "vector_fetch_fn=fetch(ids) -> array (len(ids), dim) to LSHRS"
+            )
+        fetched = np.asarray(self.vector_fetch_fn(ids.tolist()))
+        if fetched.ndim != 2 or fetched.shape != (ids.size, self.dim):
+            raise ValueError(
+                f"vector_fetch_fn returned shape {fetched.shape} for {ids.size} ids; "
+                f"expected ({ids.size}, {self.dim}) in the order of the ids"
+            )
+        return as_vectors(fetched, self.dim, "vector_fetch_fn result")
+
+    def stats(self) -> dict[str, Any]:
+        """Configuration and index statistics.
+
+        Returns:
+            A dict with ``dim``, ``num_perm``, ``num_bands``, ``rows_per_band``,
+            ``similarity_threshold``, ``seed``, ``buffer_size``, ``redis_prefix``,
+            ``scheme``, ``fingerprint``, ``extra_probes``, ``rerank_candidates`` and
+            ``num_indexed`` (ids in the index now).
+
+        Example:
+            >>> lsh.stats()["num_bands"]
+            4
+        """
+        self._flush_buffer()
+        return {
+            "dim": self.dim,
+            "num_perm": self.num_perm,
+            "num_bands": self.num_bands,
+            "rows_per_band": self.rows_per_band,
+            "similarity_threshold": self.similarity_threshold,
+            "seed": self.seed,
+            "buffer_size": self.buffer_size,
+            "redis_prefix": self.redis_prefix,
+            "scheme": self.hasher.scheme,
+            "fingerprint": self.hasher.fingerprint,
+            "extra_probes": self.extra_probes,
+            "rerank_candidates": self.rerank_candidates,
+            "num_indexed": self.storage.count(),
+        }
+
+    # -- persistence -----------------------------------------------------------------
+
+    def save_to_disk(self, path: str | Path) -> None:
+        """Save the configuration as a small JSON file.
+
+        Only ``dim``, ``seed`` and the band configuration are needed: the planes are
+        regenerated from them on load. No password is written.
+
+        Example:
+            >>> lsh.save_to_disk(tmp_path / "model.lsh")
+        """
+        model = {
+            "format": MODEL_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "scheme": self.hasher.scheme,
+            "dim": self.dim,
+            "num_perm": self.num_perm,
+            "num_bands": self.num_bands,
+            "rows_per_band": self.rows_per_band,
+            "similarity_threshold": self.similarity_threshold,
+            "seed": self.seed,
+            "buffer_size": self.buffer_size,
+            "extra_probes": self.extra_probes,
+            "rerank_candidates": self.rerank_candidates,
+            **self._redis_settings,
+        }
+        Path(path).write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load_from_disk(cls, path: str | Path, **kwargs: Any) -> LSHRS:
+        """Recreate an index from :meth:`save_to_disk`'s file.
+
+        Args:
+            path: the saved file.
+            **kwargs: constructor arguments that override the saved ones, such as
+                ``redis_host``, ``redis_url`` or ``vector_fetch_fn``.
+
+        Raises:
+            ValueError: if the file is not an lshrs model.
+
+        Example:
+            >>> again = LSHRS.load_from_disk(tmp_path / "model.lsh", redis_url=redis_url)
+            >>> again.stats()["fingerprint"] == lsh.stats()["fingerprint"]
+            True
+        """
+        try:
+            model = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not an lshrs model file: {error}") from error
+        if not isinstance(model, dict) or model.get("format") != MODEL_FORMAT:
+            raise ValueError(f"{path} is not an lshrs model file")
+        if model.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has model format {model.get('format_version')}; this lshrs reads "
+                f"format {FORMAT_VERSION}"
+            )
+        params = {
+            key: model[key]
+            for key in (
+                "dim",
+                "num_perm",
+                "num_bands",
+                "rows_per_band",
+                "similarity_threshold",
+                "seed",
+                "buffer_size",
+                "redis_host",
+                "redis_port",
+                "redis_db",
+                "redis_prefix",
+                "extra_probes",
+                "rerank_candidates",
+            )
+            if key in model
+        }
+        params.update(kwargs)
+        return cls(**params)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish pending writes and release the connection and writer thread."""
+        try:
+            self._flush_buffer()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+                self._writer = None
+            self.storage.close()
+
+    def __enter__(self) -> LSHRS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LSHRS({self.hasher.fingerprint!r}, prefix={self.redis_prefix!r})"

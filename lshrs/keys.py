@@ -1,0 +1,83 @@
+"""Every Redis key name lshrs uses, built in one place from the user's prefix.
+
+Layout for ``redis_prefix="lsh"`` (root ``{lsh}:``; the braces are a Redis Cluster
+hash tag, so one index lives in one hash slot):
+
+==================  ======  =====================================================
+key                 type    content
+==================  ======  =====================================================
+``{lsh}:cfg``       HASH    configuration (dim, num_bands, sig_bytes, fingerprint,
+                            ...) and ``count``, the number of indexed ids
+``{lsh}:model``     STRING  what a client needs to compute signatures (planes)
+``{lsh}:b<code>``   SET     a bucket: ids; code = 2-byte big-endian band number,
+                            then the band signature bytes
+``{lsh}:r<chunk>``  HASH    reverse index: id -> its signatures, for ids in
+                            ``[chunk * 128, chunk * 128 + 128)``
+==================  ======  =====================================================
+"""
+
+from __future__ import annotations
+
+REVERSE_CHUNK = 128
+"""Ids per reverse-index hash: small enough for Redis's compact listpack encoding."""
+
+
+def validate_prefix(prefix: str) -> str:
+    """Check a ``redis_prefix`` and return it.
+
+    Raises:
+        ValueError: if the prefix is empty, not a string, or contains ``{`` or ``}``
+            (lshrs adds the hash tag itself).
+    """
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"redis_prefix must be a non-empty string, got {prefix!r}")
+    if "{" in prefix or "}" in prefix:
+        raise ValueError(
+            f"redis_prefix must not contain '{{' or '}}', got {prefix!r}: lshrs wraps the "
+            "prefix in a hash tag itself ({prefix}) so the index stays in one cluster slot"
+        )
+    return prefix
+
+
+class KeySpace:
+    """Key names of one index.
+
+    Args:
+        prefix: the user's ``redis_prefix``; any characters but ``{`` and ``}``.
+
+    Example:
+        >>> keys = KeySpace("lsh")
+        >>> keys.root, keys.config
+        (b'{lsh}:', b'{lsh}:cfg')
+        >>> keys.bucket(b"\\x00\\x01\\xab")
+        b'{lsh}:b\\x00\\x01\\xab'
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = validate_prefix(prefix)
+        self.root = ("{" + prefix + "}:").encode()
+        self.config = self.root + b"cfg"
+        self.model = self.root + b"model"
+
+    def bucket(self, code: bytes) -> bytes:
+        """Key of the bucket with this code (band number + signature)."""
+        return self.root + b"b" + code
+
+    def reverse(self, index: int) -> bytes:
+        """Key of the reverse-index hash that holds ``index``."""
+        return self.root + b"r" + str(index // REVERSE_CHUNK).encode()
+
+    @property
+    def pattern(self) -> bytes:
+        """A SCAN/KEYS glob matching exactly this index's keys."""
+        escaped = bytearray()
+        for byte in self.root:
+            if chr(byte) in "*?[]\\":
+                escaped += b"\\"
+            escaped.append(byte)
+        return bytes(escaped) + b"*"
+
+
+def bucket_code(band: int, signature: bytes) -> bytes:
+    """The code of a bucket: band number as 2 bytes big-endian, then the signature."""
+    return band.to_bytes(2, "big") + signature

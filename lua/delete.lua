@@ -1,0 +1,56 @@
+--[[
+  delete: remove ids from the index in O(bands) each, through the reverse index
+
+  Synopsis
+    EVALSHA <sha> 1 <root> <id> [<id> ...]
+
+  Atomic per call. For each id the script reads its reverse entry, removes the id
+  from the one bucket per band named there (Redis drops a set when it empties), and
+  removes the entry. Ids that are not indexed are skipped.
+
+  KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys touched:
+           <root>r<chunk>, <root>b<code>, <root>cfg (see insert).
+  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
+
+  Reply    integer: how many ids were removed.
+  Errors   LSHRS_BAD_ARGUMENT <what>   (nothing is written)
+]]
+local rcall = redis.call
+local root = KEYS[1]
+local cfg_key = root .. 'cfg'
+local CHUNK = 128
+local MAX_ID = 9007199254740992
+
+local chunk_of = {}
+for i = 1, #ARGV do
+  local id = tonumber(ARGV[i])
+  if id == nil or id < 0 or id >= MAX_ID or id % 1 ~= 0
+      or string.format('%d', id) ~= ARGV[i] then
+    return redis.error_reply('LSHRS_BAD_ARGUMENT id ' .. ARGV[i])
+  end
+  chunk_of[i] = string.format('%d', math.floor(id / CHUNK))
+end
+
+local cfg = rcall('HMGET', cfg_key, 'num_bands', 'sig_bytes')
+if not cfg[1] then return 0 end
+local num_bands = tonumber(cfg[1])
+local width = tonumber(cfg[2])
+
+local removed = 0
+for i = 1, #ARGV do
+  local id = ARGV[i]
+  local rkey = root .. 'r' .. chunk_of[i]
+  local sigs = rcall('HGET', rkey, id)
+  if sigs then
+    for b = 0, num_bands - 1 do
+      local first = b * width + 1
+      rcall('SREM', root .. 'b' .. string.char(math.floor(b / 256), b % 256)
+        .. string.sub(sigs, first, first + width - 1), id)
+    end
+    rcall('HDEL', rkey, id)
+    removed = removed + 1
+  end
+end
+
+if removed > 0 then rcall('HINCRBY', cfg_key, 'count', -removed) end
+return removed

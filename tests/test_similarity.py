@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+
+from lshrs import cosine_similarity, l2_norm, top_k_cosine
+
+
+def test_l2_norm_makes_rows_unit_length_and_keeps_zero_rows():
+    vectors = np.array([[3.0, 4.0], [0.0, 0.0], [0.0, -2.0]])
+    normed = l2_norm(vectors)
+    np.testing.assert_allclose(normed, [[0.6, 0.8], [0.0, 0.0], [0.0, -1.0]], rtol=1e-6)
+    assert normed.dtype == np.float32
+
+
+def test_cosine_similarity_matches_the_definition():
+    rng = np.random.default_rng(0)
+    query, candidates = rng.standard_normal(16), rng.standard_normal((50, 16))
+    expected = candidates @ query / np.linalg.norm(candidates, axis=1) / np.linalg.norm(query)
+    np.testing.assert_allclose(cosine_similarity(query, candidates), expected, rtol=1e-5)
+
+
+def test_cosine_similarity_rejects_mismatched_dimensions():
+    with pytest.raises(ValueError, match="dim"):
+        cosine_similarity(np.ones(3), np.ones((2, 4)))
+
+
+def test_top_k_cosine_orders_by_similarity_then_row():
+    candidates = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    result = top_k_cosine(np.array([1.0, 0.0]), candidates, k=3)
+    assert [row for row, _ in result] == [1, 2, 3]
+    assert result[0][1] == pytest.approx(1.0) and result[2][1] == pytest.approx(0.7071068)
