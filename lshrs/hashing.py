@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from lshrs.schemes import register_scheme
 
 FORMAT_VERSION = 1
 MAX_PROBE_BITS = 10
@@ -39,6 +42,7 @@ def as_codes(
     return list(codes.view(f"V{2 + width}").ravel().tolist())
 
 
+@register_scheme
 class LSHHasher:
     """Random-projection LSH: ``rows_per_band`` hyperplane bits per band.
 
@@ -110,6 +114,20 @@ class LSHHasher:
             "seed": str(self.seed),
             "model_layout": "float32-le planes, row-major (num_bands*rows_per_band, dim)",
         }
+
+    def to_model(self) -> dict[str, Any]:
+        """The parameters that regenerate this hasher (planes come from the seed)."""
+        return {
+            "num_bands": self.num_bands,
+            "rows_per_band": self.rows_per_band,
+            "dim": self.dim,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_model(cls, model: dict[str, Any]) -> LSHHasher:
+        """The hasher :meth:`to_model` describes."""
+        return cls(model["num_bands"], model["rows_per_band"], model["dim"], model["seed"])
 
     def model_blob(self) -> bytes:
         """The planes as stored in Redis, for clients in other languages."""

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.hashing import FORMAT_VERSION, LSHHasher
+from lshrs.schemes import SignatureScheme, scheme_from_model
 from lshrs.similarity import cosine_similarity
 from lshrs.storage import RedisStorage
 from lshrs.tuning import get_optimal_config
@@ -67,6 +68,10 @@ class LSHRS:
             candidates and a slower query.
         rerank_candidates: keyword-only; how many candidates (best collision counts
             first) a top-p query fetches and reranks by exact cosine.
+        hasher: keyword-only; a ready signature scheme (see
+            :class:`lshrs.schemes.SignatureScheme`) instead of random hyperplanes; then
+            ``num_perm``, ``num_bands``, ``rows_per_band``, ``similarity_threshold``
+            and ``seed`` are unused.
 
     Raises:
         ValueError: for an invalid argument, or when an index with another
@@ -103,11 +108,18 @@ class LSHRS:
         redis_username: str | None = None,
         extra_probes: int = 0,
         rerank_candidates: int = 1000,
+        hasher: SignatureScheme | None = None,
     ) -> None:
         dim = check_positive_int(dim, "dim")  # type: ignore[assignment]
         num_perm = check_positive_int(num_perm, "num_perm")  # type: ignore[assignment]
         num_bands = check_positive_int(num_bands, "num_bands", allow_none=True)
         rows_per_band = check_positive_int(rows_per_band, "rows_per_band", allow_none=True)
+        if hasher is not None:
+            if not isinstance(hasher, SignatureScheme):
+                raise ValueError(f"hasher must implement SignatureScheme, got {hasher!r}")
+            if hasher.dim != dim:
+                raise ValueError(f"hasher is for dim={hasher.dim}, but dim={dim} was given")
+            num_bands, rows_per_band = hasher.num_bands, getattr(hasher, "rows_per_band", 1)
         if num_bands is None and rows_per_band is None:
             num_bands, rows_per_band = get_optimal_config(num_perm, similarity_threshold)
         elif num_bands is None or rows_per_band is None:
@@ -142,7 +154,9 @@ class LSHRS:
         )
         self.extra_probes = extra_probes
         self.vector_fetch_fn = vector_fetch_fn
-        self.hasher = LSHHasher(num_bands, rows_per_band, dim, seed)
+        self.hasher: SignatureScheme = (
+            hasher if hasher is not None else LSHHasher(num_bands, rows_per_band, dim, seed)
+        )
         self._redis_settings = {
             "redis_host": redis_host,
             "redis_port": redis_port,
@@ -174,12 +188,15 @@ class LSHRS:
         return self.hasher.num_bands
 
     @property
-    def rows_per_band(self) -> int:
-        return self.hasher.rows_per_band
+    def rows_per_band(self) -> int | None:
+        """Bits per band for hyperplanes; None for schemes without bit rows."""
+        rows: int | None = getattr(self.hasher, "rows_per_band", None)
+        return rows
 
     @property
-    def seed(self) -> int:
-        return self.hasher.seed
+    def seed(self) -> int | None:
+        seed: int | None = getattr(self.hasher, "seed", None)
+        return seed
 
     @property
     def redis_prefix(self) -> str:
@@ -429,6 +446,8 @@ class LSHRS:
             "rerank_candidates": self.rerank_candidates,
             **self._redis_settings,
         }
+        if not isinstance(self.hasher, LSHHasher):
+            model["scheme_model"] = self.hasher.to_model()
         Path(path).write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
@@ -478,6 +497,8 @@ class LSHRS:
             )
             if key in model
         }
+        if "scheme_model" in model and "hasher" not in kwargs:
+            params["hasher"] = scheme_from_model(model["scheme"], model["scheme_model"])
         params.update(kwargs)
         return cls(**params)
 
