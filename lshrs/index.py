@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.hashing import FORMAT_VERSION, LSHHasher
+from lshrs.progress import Progress
 from lshrs.schemes import SignatureScheme, scheme_from_model
 from lshrs.similarity import cosine_similarity
 from lshrs.storage import RedisStorage
@@ -245,6 +246,11 @@ class LSHRS:
         Example:
             >>> lsh.index([7, 8], np.eye(3)[:2])
         """
+        self._index(indices, vectors, wait=True)
+
+    def _index(
+        self, indices: Sequence[int] | npt.ArrayLike, vectors: npt.ArrayLike | None, wait: bool
+    ) -> int:
         ids = unique_ids(as_ids(indices))
         if vectors is None:
             vectors = self._fetch(ids)
@@ -263,7 +269,96 @@ class LSHRS:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lshrs-writer")
             self._pending = self._writer.submit(self.storage.insert_batches, batches)
-        self._flush_buffer()
+        if wait:
+            self._flush_buffer()
+        return int(ids.size)
+
+    def create_signatures(
+        self,
+        format: str,
+        dsn: str | None = None,
+        table: str | None = None,
+        index_column: str | None = None,
+        vector_column: str | None = None,
+        batch_size: int = 10000,
+        where_clause: str | None = None,
+        connection_factory: Callable[[], Any] | None = None,
+        file_path: str | Path | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> int:
+        """Stream vectors from PostgreSQL or Parquet into the index.
+
+        Reading the next batch overlaps with writing the previous one. Each batch is
+        validated before it is written, so a bad row stops the stream with nothing of
+        its batch indexed. Inserts are idempotent: after an interruption, run the same
+        call again to finish.
+
+        Args:
+            format: ``"postgres"`` or ``"parquet"``.
+            dsn: PostgreSQL connection string (or give ``connection_factory``).
+            table: table name (PostgreSQL).
+            index_column: column of integer ids.
+            vector_column: column of vectors.
+            batch_size: rows per batch read and written.
+            where_clause: trusted SQL filter (PostgreSQL), e.g. ``"lang = 'en'"``.
+            connection_factory: ``() -> psycopg.Connection`` instead of ``dsn``.
+            file_path: a Parquet file or a directory of them.
+            progress: show rows done and rows/s on stderr; None shows it when stderr
+                is a terminal.
+
+        Returns:
+            The number of rows indexed.
+
+        Raises:
+            ValueError: for a bad argument or a bad row (naming it).
+            ImportError: when psycopg or pyarrow is not installed.
+
+        Example:
+            >>> demo = LSHRS(dim=384, redis_url=redis_url, redis_prefix=prefix + "-demo")
+            >>> demo.create_signatures(format="parquet", file_path=demo_parquet,
+            ...                        index_column="id", vector_column="vector")
+            5000
+            >>> demo.clear()
+        """
+        from lshrs import loaders
+
+        batches: Any
+        total: int | None = None
+        if format == "postgres":
+            if table is None or index_column is None or vector_column is None:
+                raise ValueError("format='postgres' needs table, index_column and vector_column")
+            if dsn is None and connection_factory is None:
+                raise ValueError("format='postgres' needs dsn or connection_factory")
+            batches = loaders.iter_postgres_vectors(
+                dsn,  # type: ignore[arg-type]
+                table,
+                index_column,
+                vector_column,
+                batch_size=batch_size,
+                where_clause=where_clause,
+                connection_factory=connection_factory,
+            )
+        elif format == "parquet":
+            if file_path is None or index_column is None or vector_column is None:
+                raise ValueError(
+                    "format='parquet' needs file_path, index_column and vector_column"
+                )
+            batches = loaders.iter_parquet_vectors(
+                str(file_path), index_column, vector_column, batch_size=batch_size
+            )
+            total = loaders.parquet_row_count(str(file_path))
+        else:
+            raise ValueError(f"format must be 'postgres' or 'parquet', got {format!r}")
+
+        report = Progress("indexing", total=total, enabled=progress)
+        try:
+            for ids, vectors in batches:
+                report.update(self._index(ids, vectors, wait=False))
+            self._flush_buffer()
+        finally:
+            report.close()
+        return report.done
 
     def _flush_buffer(self) -> None:
         """Wait for the pipelined writes in flight; re-raise their error, if any."""
@@ -451,6 +546,51 @@ class LSHRS:
         Path(path).write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
+    def from_redis(cls, redis_prefix: str = "lsh", **kwargs: Any) -> LSHRS:
+        """Attach to an index that already exists in Redis, reading its configuration.
+
+        Args:
+            redis_prefix: the index's prefix.
+            **kwargs: connection arguments (``redis_url``, ``redis_host``, ``redis_port``,
+                ``redis_db``, ``redis_password``, ``redis_username``) and any other
+                constructor argument (``vector_fetch_fn``, ``extra_probes``, ...).
+
+        Raises:
+            ValueError: if no index exists under the prefix, or it uses a learned
+                scheme (open those with :meth:`load_from_disk`).
+
+        Example:
+            >>> LSHRS.from_redis(prefix, redis_url=redis_url).num_bands
+            4
+        """
+        connection = {
+            "host": kwargs.pop("redis_host", "localhost"),
+            "port": kwargs.pop("redis_port", 6379),
+            "db": kwargs.pop("redis_db", 0),
+            "password": kwargs.pop("redis_password", None),
+            "username": kwargs.pop("redis_username", None),
+            "url": kwargs.pop("redis_url", None),
+            "decode_responses": kwargs.pop("decode_responses", False),
+        }
+        storage = kwargs.pop("storage", None) or RedisStorage(prefix=redis_prefix, **connection)
+        config = storage.config()
+        if not config:
+            raise ValueError(f"no lshrs index under redis_prefix {redis_prefix!r}")
+        if config.get("scheme") != LSHHasher.scheme:
+            raise ValueError(
+                f"index {redis_prefix!r} uses the {config.get('scheme')!r} scheme; open it "
+                "with LSHRS.load_from_disk(<its saved model>)"
+            )
+        return cls(
+            dim=int(config["dim"]),
+            num_bands=int(config["num_bands"]),
+            rows_per_band=int(config["rows_per_band"]),
+            seed=int(config["seed"]),
+            storage=storage,
+            **kwargs,
+        )
+
+    @classmethod
     def load_from_disk(cls, path: str | Path, **kwargs: Any) -> LSHRS:
         """Recreate an index from :meth:`save_to_disk`'s file.
 
@@ -463,6 +603,7 @@ class LSHRS:
             ValueError: if the file is not an lshrs model.
 
         Example:
+            >>> lsh.save_to_disk(tmp_path / "model.lsh")
             >>> again = LSHRS.load_from_disk(tmp_path / "model.lsh", redis_url=redis_url)
             >>> again.stats()["fingerprint"] == lsh.stats()["fingerprint"]
             True

@@ -13,10 +13,14 @@ key                 type    content
                             then the band signature bytes
 ``{lsh}:r<chunk>``  HASH    reverse index: id -> its signatures, for ids in
                             ``[chunk * 128, chunk * 128 + 128)``
+``{lsh}:v<id>``     STRING  optional vector store: the id's vector (float32/float16)
 ==================  ======  =====================================================
 """
 
 from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
 
 REVERSE_CHUNK = 128
 """Ids per reverse-index hash: small enough for Redis's compact listpack encoding."""
@@ -66,6 +70,10 @@ class KeySpace:
     def reverse(self, index: int) -> bytes:
         """Key of the reverse-index hash that holds ``index``."""
         return self.root + b"r" + str(index // REVERSE_CHUNK).encode()
+
+    def vectors(self, ids: npt.NDArray[np.int64]) -> list[bytes]:
+        """Keys of the vector store for these ids, built without a Python loop."""
+        return list(np.char.add(self.root + b"v", ids.astype(np.bytes_)).tolist())
 
     @property
     def pattern(self) -> bytes:

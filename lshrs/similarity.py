@@ -67,11 +67,12 @@ def top_k_cosine(
         ``(row, similarity)`` pairs, most similar first; ties go to the lower row.
 
     Example:
-        >>> top_k_cosine([1.0, 0.0], [[0.0, 1.0], [1.0, 0.1], [1.0, 0.0]], k=2)
-        [(2, 1.0), (1, 0.9950372)]
+        >>> best = top_k_cosine([1.0, 0.0], [[0.0, 1.0], [1.0, 0.1], [1.0, 0.0]], k=2)
+        >>> [(row, round(similarity, 4)) for row, similarity in best]
+        [(2, 1.0), (1, 0.995)]
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
     sims = cosine_similarity(query, candidates)
     order = np.lexsort((np.arange(sims.size), -sims))[:k]
-    return [(int(row), round(float(sims[row]), 7)) for row in order]
+    return [(int(row), float(sims[row])) for row in order]

@@ -1,0 +1,130 @@
+"""Regenerate (or check) the redis-cli transcripts in docs/lua-protocol.md.
+
+Every transcript is replayed with the real ``redis-cli`` against a fresh server, so the
+documentation shows what the scripts answer today. Usage::
+
+    python docs/transcripts.py --write   # rewrite the blocks in place
+    python docs/transcripts.py --check   # exit 1 if the document is stale (the tests do this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "lua-protocol.md"
+LUA = ROOT / "lua"
+
+TRANSCRIPTS: dict[str, list[str]] = {
+    "load": [
+        "$ redis-cli -x SCRIPT LOAD < lua/init.lua",
+    ],
+    "init": [
+        'EVALSHA {init} 1 "{{demo}}:" "fp-1" "" num_bands 2 sig_bytes 1',
+        'EVALSHA {init} 1 "{{demo}}:" "fp-1" "" num_bands 2 sig_bytes 1',
+        'EVALSHA {init} 1 "{{demo}}:" "fp-2" "" num_bands 2 sig_bytes 1',
+        'HGETALL "{{demo}}:cfg"',
+    ],
+    "insert": [
+        'EVALSHA {insert} 1 "{{demo}}:" "fp-1" 2 5 "\\x01\\x02" 6 "\\x01\\x03" 3 '
+        '"\\x00\\x00\\x01" 2 5 6 "\\x00\\x01\\x02" 1 5 "\\x00\\x01\\x03" 1 6',
+        'SMEMBERS "{{demo}}:b\\x00\\x00\\x01"',
+        'HGETALL "{{demo}}:r0"',
+        'EVALSHA {insert} 1 "{{demo}}:" "fp-1" 1 5 "\\x01\\x02" 2 "\\x00\\x00\\x01" 1 5 '
+        '"\\x00\\x01\\x02" 1 5',
+        'EVALSHA {insert} 1 "{{demo}}:" "fp-1" 1 5 "\\x01" 0',
+    ],
+    "query": [
+        'EVALSHA {query} 1 "{{demo}}:" "fp-1" 10 "\\x00\\x00\\x01" "\\x00\\x01\\x02"',
+        'EVALSHA {query} 1 "{{demo}}:" "fp-1" 1 "\\x00\\x00\\x01" "\\x00\\x01\\x03"',
+        'EVALSHA {query} 1 "{{demo}}:" "fp-2" 10 "\\x00\\x00\\x01"',
+    ],
+    "move": [
+        'EVALSHA {move} 1 "{{demo}}:" "fp-1" 5 1 "\\x03"',
+        'SMEMBERS "{{demo}}:b\\x00\\x01\\x03"',
+        'EVALSHA {move} 1 "{{demo}}:" "fp-1" 7 1 "\\x03"',
+    ],
+    "delete": [
+        'EVALSHA {delete} 1 "{{demo}}:" 5 99',
+        'EVALSHA {query} 1 "{{demo}}:" "fp-1" 10 "\\x00\\x00\\x01" "\\x00\\x01\\x03"',
+        'HGET "{{demo}}:cfg" count',
+    ],
+    "clear": [
+        'EVALSHA {clear} 1 "{{demo}}:" 0 1000',
+        'EXISTS "{{demo}}:cfg"',
+    ],
+}
+
+
+def sha_of(name: str) -> str:
+    return hashlib.sha1((LUA / f"{name}.lua").read_bytes()).hexdigest()
+
+
+def run(port: int, command: str) -> str:
+    if command.startswith("$ redis-cli -x SCRIPT LOAD < "):
+        script = ROOT / command.rsplit(" ", 1)[1]
+        out = subprocess.run(
+            ["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
+            input=script.read_bytes(), capture_output=True, check=True,
+        )
+        return f"{command}\n{out.stdout.decode().strip()}"
+    shas = {name: sha_of(name) for name in ("init", "insert", "delete", "query", "move", "clear")}
+    line = command.format(**shas)
+    out = subprocess.run(
+        ["redis-cli", "--no-raw", "-p", str(port)],
+        input=(line + "\n").encode(), capture_output=True, check=True,
+    )
+    return f"redis> {line}\n{out.stdout.decode().rstrip()}"
+
+
+def render(port: int) -> dict[str, str]:
+    for name in ("init", "insert", "delete", "query", "move", "clear"):
+        subprocess.run(["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
+                       input=(LUA / f"{name}.lua").read_bytes(), capture_output=True, check=True)
+    return {
+        name: "\n".join(run(port, command) for command in commands)
+        for name, commands in TRANSCRIPTS.items()
+    }
+
+
+def apply(text: str, blocks: dict[str, str]) -> str:
+    for name, body in blocks.items():
+        pattern = re.compile(
+            rf"(<!-- transcript:{name} -->\n```text\n).*?(```\n<!-- /transcript -->)", re.S
+        )
+        if not pattern.search(text):
+            raise SystemExit(f"docs/lua-protocol.md has no transcript block named {name!r}")
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from tests.fixtures.redis_server import RedisProcess, server_binaries
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    server = RedisProcess(next(iter(server_binaries().values()))).start()
+    try:
+        updated = apply(DOC.read_text(), render(server.port))
+    finally:
+        server.stop()
+    if args.write:
+        DOC.write_text(updated)
+        return 0
+    if updated != DOC.read_text():
+        print("docs/lua-protocol.md is stale: run python docs/transcripts.py --write")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

