@@ -7,14 +7,11 @@ import os
 import re
 import sys
 import tracemalloc
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
-from psycopg import sql
 
 import lshrs.loaders.postgres
 from lshrs.loaders import iter_postgres_vectors
@@ -497,25 +494,14 @@ def test_missing_psycopg_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch)
 # --- documentation ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fresh_database(postgres_dsn: str) -> Iterator[str]:
-    """DSN of a database of this test's own, so examples can use the public schema."""
-    name = f"lshrs_doc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield psycopg.conninfo.make_conninfo(postgres_dsn, dbname=name)
-    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def test_docstring_example_runs(fresh_database: str) -> None:
-    with psycopg.connect(fresh_database, autocommit=True) as connection:
+def test_docstring_example_runs(pg_database: str) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as connection:
         create_vector_table(
             connection, "items", [1, 2, 3], random_vectors(3, 3), vector_column="embedding"
         )
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner()
-    for test in finder.find(lshrs.loaders.postgres, extraglobs={"dsn": fresh_database}):
+    for test in finder.find(lshrs.loaders.postgres, extraglobs={"dsn": pg_database}):
         runner.run(test)
 
     assert runner.tries > 0
