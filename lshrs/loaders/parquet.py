@@ -1,0 +1,78 @@
+"""Stream ``(ids, vectors)`` batches out of Parquet files, one record batch at a time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from lshrs.loaders._optional import require
+from lshrs.loaders._validate import check_batch_size, check_distinct_columns
+
+
+def iter_parquet_vectors(
+    file_path: str | os.PathLike[str],
+    index_column: str,
+    vector_column: str,
+    batch_size: int = 10000,
+) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
+    """Stream ``(ids, vectors)`` batches from a Parquet file or a directory of them.
+
+    Reads only the two columns, ``batch_size`` rows at a time
+    (``pyarrow.parquet.ParquetFile.iter_batches``), so memory stays at about one batch
+    plus one decompressed column chunk whatever the files' size. A directory is read
+    file by file in name order (``*.parquet`` directly inside it, not recursively);
+    within a file, rows come in file order. Ids are not checked for uniqueness.
+
+    Vector column types: ``list``, ``large_list`` or ``fixed_size_list`` of float16,
+    float32 or float64. float32 values are not copied: the yielded array views Arrow's
+    memory and is then read-only (copy it before writing into it); other float types
+    are converted to a new float32 array. Every vector must have the length of the
+    first one read. The id column may be any integer type.
+
+    Args:
+        file_path: A ``.parquet`` file, or a directory of them.
+        index_column: Integer id column.
+        vector_column: Vector column.
+        batch_size: Rows per yielded batch at most; batches do not span files, so the
+            last batch of each file may be smaller.
+
+    Returns:
+        An iterator of ``(ids, vectors)``: ``ids`` a list of ``n`` Python ints,
+        ``vectors`` float32 ``(n, dim)``, C-contiguous, row ``i`` being the vector of
+        ``ids[i]``; ``1 <= n <= batch_size``.
+
+    Raises:
+        ImportError: pyarrow is not installed (``pip install "lshrs[parquet]"``).
+        FileNotFoundError: At the call: the path does not exist, or the directory
+            holds no ``*.parquet`` file.
+        ValueError: At the call: ``batch_size`` is not a positive integer, the two
+            columns are the same, or in some file a column is missing (the message lists
+            the file's columns), the id column is not an integer type or the vector
+            column is not a list of floats. During iteration: a null id, a null vector
+            or null element, a vector of another length, or a NaN or infinite value;
+            the message names the row's id and the file.
+
+    Example:
+        >>> for ids, vectors in iter_parquet_vectors(
+        ...     "data/debian-demo.parquet", "id", "vector", batch_size=2000
+        ... ):
+        ...     print(ids[:3], vectors.shape, vectors.dtype)
+        [10, 12, 17] (2000, 384) float32
+        [24075, 24107, 24108] (2000, 384) float32
+        [48253, 48259, 48264] (1000, 384) float32
+    """
+    require("pyarrow", "parquet")
+    from lshrs.loaders._parquet_columns import check_schema, iter_arrays, parquet_files
+
+    check_batch_size(batch_size)
+    check_distinct_columns(index_column, vector_column)
+    files = parquet_files(file_path)
+    for path in files:
+        check_schema(path, index_column, vector_column)
+    return (
+        (ids.tolist(), vectors)
+        for ids, vectors in iter_arrays(files, index_column, vector_column, batch_size)
+    )
