@@ -7,6 +7,7 @@ by exact cosine similarity.
 
 from lshrs.hashing import HashSignatures, LSHHasher
 from lshrs.index import LSHRS
+from lshrs.loaders import iter_parquet_vectors, iter_postgres_vectors
 from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
 from lshrs.storage import BucketOperation, RedisStorage
 from lshrs.tuning import compute_collision_probability, get_optimal_config
@@ -23,6 +24,8 @@ __all__ = [
     "compute_collision_probability",
     "cosine_similarity",
     "get_optimal_config",
+    "iter_parquet_vectors",
+    "iter_postgres_vectors",
     "l2_norm",
     "top_k_cosine",
 ]

@@ -165,10 +165,12 @@ def run_query(args: argparse.Namespace, connection: dict[str, Any]) -> int:
         if fetch is None:
             raise SystemExit("lshrs query --id needs a source (--parquet or --postgres)")
         vector = fetch([args.id])[0]
+    results: list[tuple[int, float | None]]
     if args.topp is None:
-        results = [(i, None) for i in lsh.query(vector, topk=args.topk)]
+        results = [(i, None) for i in lsh.get_top_k(vector, topk=args.topk)]
     else:
-        results = lsh.query(vector, topk=args.topk, topp=args.topp)  # type: ignore[assignment]
+        reranked = lsh.query(vector, topk=args.topk, topp=args.topp)
+        results = [(int(i), float(s)) for i, s in reranked]  # type: ignore[misc]
     text_of = texts(args, [i for i, _ in results])
     for index, score in results:
         shown = f"{score:.4f}" if score is not None else "-"

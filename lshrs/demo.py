@@ -91,7 +91,7 @@ def run_demo(lsh_kwargs: dict[str, Any], out: TextIO, examples: int = 3) -> Demo
     latencies, hits, candidates = [], 0, 0
     for query, truth in zip(queries, exact, strict=True):
         started = time.perf_counter()
-        found = lsh.query(query, topk=10, topp=1.0)
+        found = lsh.get_above_p(query, p=1.0)[:10]
         latencies.append((time.perf_counter() - started) * 1000)
         hits += len({i for i, _ in found} & set(ids[truth].tolist()))
         total, _, _ = lsh.storage.query(lsh.hasher.probe_codes(query, lsh.extra_probes), 0)
@@ -136,5 +136,5 @@ def print_examples(lsh: LSHRS, ids: npt.NDArray[np.int64], texts: list[str],
     text_of = dict(zip(ids.tolist(), texts, strict=True))
     for row in np.linspace(0, len(ids) - 1, count, dtype=int):
         out.write(f"\nneighbours of [{ids[row]}] {text_of[int(ids[row])][:70]}\n")
-        for neighbour, score in lsh.query(vectors[row], topk=4, topp=1.0)[1:]:
+        for neighbour, score in lsh.get_above_p(vectors[row], p=1.0)[1:4]:
             out.write(f"  {score:.3f}  [{neighbour}] {text_of[neighbour][:70]}\n")

@@ -331,7 +331,7 @@ class LSHRS:
             if dsn is None and connection_factory is None:
                 raise ValueError("format='postgres' needs dsn or connection_factory")
             batches = loaders.iter_postgres_vectors(
-                dsn,  # type: ignore[arg-type]
+                dsn,
                 table,
                 index_column,
                 vector_column,

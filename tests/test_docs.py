@@ -11,14 +11,35 @@ import subprocess
 import sys
 from pathlib import Path
 
+import uuid
+
 import numpy as np
+import psycopg
 import pytest
+from psycopg import sql
 
 import lshrs
 from lshrs import LSHRS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+
+
+@pytest.fixture
+def items_dsn(postgres_dsn):
+    """A database of its own with the ``items`` table the docstring examples describe."""
+    name = f"lshrs_doc_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(postgres_dsn, dbname=name)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding real[])")
+        connection.execute(
+            "INSERT INTO items VALUES (1, '{1,0,0}'), (2, '{0,1,0}'), (3, '{0,0,1}')"
+        )
+    yield dsn
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def readme_blocks() -> list[str]:
@@ -31,15 +52,17 @@ def test_readme_examples_run(redis_url, prefix, tmp_path, monkeypatch):
     assert blocks, "README has no python examples"
     namespace: dict[str, object] = {}
     for block in blocks:
-        code = block.replace('"redis://localhost:6379/0"', repr(redis_url)).replace(
-            '"readme-demo"', repr(prefix)
+        code = (
+            block.replace('"redis://localhost:6379/0"', repr(redis_url))
+            .replace('"readme-demo"', repr(prefix))
+            .replace('"data/', '"' + str(ROOT / "data") + "/")
         )
         exec(compile(code, str(README), "exec"), namespace)
 
 
 def test_readme_test_command_is_what_ci_runs():
     text = README.read_text()
-    match = re.search(r"^(python3 -m venv .*pytest)$", text, re.M)
+    match = re.search(r"^ *(python3 -m venv .*pytest)$", text, re.M)
     assert match, "README must give the test command on a line of its own"
     last = match.group(1).rsplit("&& ", 1)[1]
     assert last in (ROOT / ".ci" / "run").read_text().splitlines()
@@ -53,11 +76,14 @@ def test_readme_test_command_is_what_ci_runs():
         if name != "lshrs.cli"
     ),
 )
-def test_docstring_examples_run(module, redis_url, prefix, tmp_path):
+def test_docstring_examples_run(module, redis_url, prefix, tmp_path, monkeypatch, request):
+    monkeypatch.chdir(ROOT)
     lsh = LSHRS(dim=3, num_bands=4, rows_per_band=2, redis_url=redis_url, redis_prefix=prefix)
     lsh.index([1, 2], np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
     globs = {"np": np, "LSHRS": LSHRS, "redis_url": redis_url, "prefix": prefix,
-             "tmp_path": tmp_path, "lsh": lsh}
+             "tmp_path": tmp_path, "lsh": lsh, "demo_parquet": ROOT / "data" / "debian-demo.parquet"}
+    if module in ("lshrs.fetchers", "lshrs.loaders.postgres"):
+        globs["dsn"] = request.getfixturevalue("items_dsn")
     imported = importlib.import_module(module)
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -4,7 +4,7 @@ Both loaders import their driver (psycopg, pyarrow) only when called, so this pa
 imports without the optional dependencies.
 """
 
-from lshrs.loaders.parquet import iter_parquet_vectors
+from lshrs.loaders.parquet import iter_parquet_vectors, parquet_row_count
 from lshrs.loaders.postgres import iter_postgres_vectors
 
-__all__ = ["iter_parquet_vectors", "iter_postgres_vectors"]
+__all__ = ["iter_parquet_vectors", "iter_postgres_vectors", "parquet_row_count"]

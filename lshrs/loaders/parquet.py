@@ -76,3 +76,18 @@ def iter_parquet_vectors(
         (ids.tolist(), vectors)
         for ids, vectors in iter_arrays(files, index_column, vector_column, batch_size)
     )
+
+
+def parquet_row_count(file_path: str | os.PathLike[str]) -> int:
+    """Rows in a Parquet file or a directory of them, from the files' metadata only.
+
+    Example:
+        >>> parquet_row_count("data/debian-demo.parquet")
+        5000
+    """
+    require("pyarrow", "parquet")
+    import pyarrow.parquet as pq
+
+    from lshrs.loaders._parquet_columns import parquet_files
+
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in parquet_files(file_path))
