@@ -40,7 +40,8 @@ def check_finite(
             conversion to float32.
     """
     # A float64 row sum is finite exactly when every float32 term is: it cannot overflow.
-    row_sums = vectors.sum(axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # inf + -inf is NaN, which is what we look for
+        row_sums = vectors.sum(axis=1, dtype=np.float64)
     if np.isfinite(row_sums).all():
         return
     row = int(np.flatnonzero(~np.isfinite(row_sums))[0])
