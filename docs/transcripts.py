@@ -70,22 +70,30 @@ def run(port: int, command: str) -> str:
         script = ROOT / command.rsplit(" ", 1)[1]
         out = subprocess.run(
             ["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
-            input=script.read_bytes(), capture_output=True, check=True,
+            input=script.read_bytes(),
+            capture_output=True,
+            check=True,
         )
         return f"{command}\n{out.stdout.decode().strip()}"
     shas = {name: sha_of(name) for name in ("init", "insert", "delete", "query", "move", "clear")}
     line = command.format(**shas)
     out = subprocess.run(
         ["redis-cli", "--no-raw", "-p", str(port)],
-        input=(line + "\n").encode(), capture_output=True, check=True,
+        input=(line + "\n").encode(),
+        capture_output=True,
+        check=True,
     )
     return f"redis> {line}\n{out.stdout.decode().rstrip()}"
 
 
 def render(port: int) -> dict[str, str]:
     for name in ("init", "insert", "delete", "query", "move", "clear"):
-        subprocess.run(["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
-                       input=(LUA / f"{name}.lua").read_bytes(), capture_output=True, check=True)
+        subprocess.run(
+            ["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
+            input=(LUA / f"{name}.lua").read_bytes(),
+            capture_output=True,
+            check=True,
+        )
     return {
         name: "\n".join(run(port, command) for command in commands)
         for name, commands in TRANSCRIPTS.items()

