@@ -9,9 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
-
 import uuid
+from pathlib import Path
 
 import numpy as np
 import psycopg

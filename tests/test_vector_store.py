@@ -29,7 +29,7 @@ def test_float16_store_is_close_and_half_the_size(lsh):
 def test_missing_ids_are_reported(lsh):
     store = RedisVectorStore(lsh.storage, dim=4)
     store.put([1], np.ones((1, 4)))
-    with pytest.raises(MissingVectorsError, match="2 id\\(s\\) missing .*: 2, 3"):
+    with pytest.raises(MissingVectorsError, match=r"2 id\(s\) missing .*: 2, 3"):
         store([1, 2, 3])
 
 
