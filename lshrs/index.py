@@ -354,6 +354,11 @@ class LSHRS:
             for ids, vectors in batches:
                 report.update(self._index(ids, vectors, wait=False))
             self._flush_buffer()
+        except BaseException:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                pending.exception()  # let the previous batch land; the error raised is this one
+            raise
         finally:
             report.close()
         return report.done
