@@ -502,6 +502,31 @@ class LSHRS:
         params.update(kwargs)
         return cls(**params)
 
+    @classmethod
+    def from_faiss(cls, index: Any, nprobe: int | None = None, **kwargs: Any) -> LSHRS:
+        """An index whose buckets are a trained FAISS IVF index's lists.
+
+        The coarse quantizer's centroids become a :class:`lshrs.ivf.KMeansHasher`;
+        FAISS's inverted lists are not copied: index your vectors with :meth:`index`.
+        faiss is imported only here (``pip install 'lshrs[faiss]'``).
+
+        Args:
+            index: a trained ``IndexIVFFlat``, ``IndexIVFPQ`` or other IVF index.
+            nprobe: lists read per query; default the FAISS index's ``nprobe``.
+            **kwargs: other constructor arguments (``redis_url``, ``redis_prefix``, ...).
+
+        Raises:
+            ValueError: if faiss is missing or ``index`` is not a trained IVF index.
+
+        Example:
+            >>> lsh = LSHRS.from_faiss(ivf_index, nprobe=16, redis_url=redis_url,
+            ...                        redis_prefix=prefix)  # doctest: +SKIP
+        """
+        from lshrs.ivf import KMeansHasher
+
+        hasher = KMeansHasher.from_faiss(index, nprobe=nprobe)
+        return cls(hasher.dim, hasher=hasher, **kwargs)
+
     # -- lifecycle -------------------------------------------------------------------
 
     def close(self) -> None:
