@@ -13,6 +13,9 @@ key                 type    content
                             then the band signature bytes
 ``{lsh}:r<chunk>``  HASH    reverse index: id -> its signatures, for ids in
                             ``[chunk * 128, chunk * 128 + 128)``
+``{lsh}:s<chunk>``  HASH    semantic IDs: id -> its semantic ID (same chunks)
+``{lsh}:sn``        HASH    semantic ID -> the id holding it
+``{lsh}:sc``        HASH    code path -> how many semantic IDs it was given
 ==================  ======  =====================================================
 """
 
@@ -58,6 +61,8 @@ class KeySpace:
         self.root = ("{" + prefix + "}:").encode()
         self.config = self.root + b"cfg"
         self.model = self.root + b"model"
+        self.semantic_names = self.root + b"sn"
+        self.semantic_counts = self.root + b"sc"
 
     def bucket(self, code: bytes) -> bytes:
         """Key of the bucket with this code (band number + signature)."""
@@ -66,6 +71,10 @@ class KeySpace:
     def reverse(self, index: int) -> bytes:
         """Key of the reverse-index hash that holds ``index``."""
         return self.root + b"r" + str(index // REVERSE_CHUNK).encode()
+
+    def semantic(self, index: int) -> bytes:
+        """Key of the hash that holds ``index``'s semantic ID."""
+        return self.root + b"s" + str(index // REVERSE_CHUNK).encode()
 
     @property
     def pattern(self) -> bytes:

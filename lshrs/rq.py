@@ -118,6 +118,7 @@ class RQHasher:
         if not sizes:
             raise ValueError("codebook_sizes must name at least one level, e.g. (64, 64, 64)")
         check_count(depth, "depth", 1, len(sizes))
+        check_count(beam, "beam", 1, 1 << 20)
         sample_size = POINTS_PER_CENTROID * max(sizes)
         if max_training_vectors is not None:
             sample_size = check_count(max_training_vectors, "max_training_vectors", 1, 2**40)
