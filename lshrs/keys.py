@@ -17,6 +17,9 @@ key                 type    content
 ``{lsh}:sn``        HASH    semantic ID -> the id holding it
 ``{lsh}:sc``        HASH    code path -> how many semantic IDs it was given
 ==================  ======  =====================================================
+
+An alias (:mod:`lshrs.rebuild`) lives outside every index: ``{lshrs-alias:<name>}``,
+a STRING holding the prefix readers should open.
 """
 
 from __future__ import annotations
@@ -85,6 +88,21 @@ class KeySpace:
                 escaped += b"\\"
             escaped.append(byte)
         return bytes(escaped) + b"*"
+
+
+def alias_key(alias: str) -> bytes:
+    """Key of an alias: a STRING naming the prefix of the index in service.
+
+    Raises:
+        ValueError: if the alias is empty or contains braces.
+
+    Example:
+        >>> alias_key("docs")
+        b'{lshrs-alias:docs}'
+    """
+    if not isinstance(alias, str) or not alias or "{" in alias or "}" in alias:
+        raise ValueError(f"alias must be a non-empty string without braces, got {alias!r}")
+    return ("{lshrs-alias:" + alias + "}").encode()
 
 
 def bucket_code(band: int, signature: bytes) -> bytes:

@@ -84,10 +84,10 @@ class RQHasher:
     def fit(
         cls,
         vectors: npt.ArrayLike,
-        codebook_sizes: Sequence[int] = (64, 64, 64),
+        codebook_sizes: Sequence[int] = (256, 256, 256),
         *,
-        depth: int = 2,
-        beam: int = 32,
+        depth: int = 1,
+        beam: int = 8,
         iterations: int = 20,
         max_training_vectors: int | None = None,
         seed: int = 0,
