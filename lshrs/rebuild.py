@@ -79,9 +79,7 @@ def rebuild(
         raise RuntimeError("rebuild fetches vectors: the source needs a vector_fetch_fn")
     storage = RedisStorage(prefix=new_prefix, client=source.storage.client)
     if storage.config():
-        raise ValueError(
-            f"redis_prefix {new_prefix!r} already holds an index; pick an unused one"
-        )
+        raise ValueError(f"redis_prefix {new_prefix!r} already holds an index; pick an unused one")
     target = LSHRS(
         dim=source.dim,
         hasher=hasher,
@@ -113,7 +111,8 @@ def resolve_alias(client: redis.Redis, alias: str) -> str:
         RuntimeError: if the alias was never set.
 
     Example:
-        >>> lsh = LSHRS.load_from_disk(path, redis_prefix=resolve_alias(client, "docs"))  # doctest: +SKIP
+        >>> current = resolve_alias(client, "docs")  # doctest: +SKIP
+        >>> lsh = LSHRS.load_from_disk(path, redis_prefix=current)  # doctest: +SKIP
     """
     value = client.get(alias_key(alias))
     if value is None:

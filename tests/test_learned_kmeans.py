@@ -249,7 +249,7 @@ def test_redis_errors_propagate_unchanged():
         LSHRS(dim=384, hasher=kmeans_hasher(), redis_url="redis://127.0.0.1:1/0")
 
 
-def test_a_query_with_many_probes_is_one_command(redis_url, prefix):
+def test_a_query_with_many_probes_is_one_command():
     """Counted with MONITOR on a private server, as in test_round_trips."""
     from tests.fixtures.redis_server import RedisProcess, server_binaries
     from tests.test_round_trips import client_commands

@@ -46,7 +46,7 @@ def test_a_partition_trained_elsewhere_is_more_imbalanced():
 
 
 def test_rebuild_fills_a_new_prefix_and_leaves_the_source_alone(source, new_prefix):
-    ids, vectors, queries = demo()
+    ids, _, queries = demo()
     before = source.stats()["num_indexed"]
     retrained = kmeans_hasher(seed=1)
     target = rebuild(source, retrained, new_prefix, ids)
