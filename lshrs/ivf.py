@@ -143,8 +143,9 @@ class KMeansHasher:
 
         Band ``b`` is trained with seed ``seed + b`` on its own random sample, so the
         partitions differ. Cost per band: ``iterations`` products of
-        ``(sample, dim) x (dim, nlist)``; 262k x 384 vectors into 1,024 lists take
-        about 4 s per iteration on 2 cores with numpy.
+        ``(sample, dim) x (dim, nlist)``; with numpy on 2 cores, 1M x 384 vectors into
+        1,024 lists took 27 s per iteration (``benchmarks/bench_learned.py
+        --training-rows 1000000``), the default 262,144-row sample about a quarter.
 
         Args:
             vectors: float ``(n, dim)`` training vectors (normalised here).
@@ -156,8 +157,8 @@ class KMeansHasher:
             max_training_vectors: sample size per band; default ``256 * nlist``.
             seed: seed of sampling and initialisation.
             backend: ``"auto"`` (faiss when installed), ``"numpy"`` or ``"faiss"``.
-            progress: ``progress(iteration, iterations, mse)`` per iteration; by default
-                a line on stderr when it is a terminal.
+            progress: ``progress(iteration, iterations, mse)`` per iteration of the
+                numpy backend; by default a line on stderr when it is a terminal.
 
         Returns:
             The trained hasher (``metric="ip"``: centroids have unit length).

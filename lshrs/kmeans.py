@@ -117,7 +117,8 @@ def train_kmeans(
         seed: seed of the initial choice and of empty-cluster splits.
         backend: ``"numpy"``, ``"faiss"`` (``faiss.Kmeans``; needs faiss installed) or
             ``"auto"`` (faiss when importable, else numpy).
-        progress: called after each iteration; see :data:`ProgressFn`.
+        progress: called after each iteration of the numpy backend; see
+            :data:`ProgressFn` (faiss reports nothing).
 
     Returns:
         float32 ``(clusters, dim)`` centroids.

@@ -105,8 +105,8 @@ class RQHasher:
             max_training_vectors: sample size; default ``256 * max(codebook_sizes)``.
             seed: seed of sampling and initialisation.
             backend: ``"auto"`` (faiss when installed), ``"numpy"`` or ``"faiss"``.
-            progress: ``progress(iteration, iterations, mse)``; by default a stderr
-                line when it is a terminal.
+            progress: ``progress(iteration, iterations, mse)`` per iteration of the
+                numpy backend; by default a stderr line when it is a terminal.
 
         Returns:
             The trained hasher.
