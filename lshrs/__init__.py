@@ -7,7 +7,9 @@ by exact cosine similarity.
 
 from lshrs.hashing import HashSignatures, LSHHasher
 from lshrs.index import LSHRS
+from lshrs.ivf import KMeansHasher
 from lshrs.loaders import iter_parquet_vectors, iter_postgres_vectors
+from lshrs.rq import RQHasher
 from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
 from lshrs.storage import BucketOperation, RedisStorage
 from lshrs.tuning import compute_collision_probability, get_optimal_config
@@ -18,7 +20,9 @@ __all__ = [
     "LSHRS",
     "BucketOperation",
     "HashSignatures",
+    "KMeansHasher",
     "LSHHasher",
+    "RQHasher",
     "RedisStorage",
     "__version__",
     "compute_collision_probability",

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from lshrs.hashing import FORMAT_VERSION, LSHHasher
 from lshrs.progress import Progress
 from lshrs.schemes import SignatureScheme, scheme_from_model
+from lshrs.semantic import SemanticIds, code_paths
 from lshrs.similarity import cosine_similarity
 from lshrs.storage import RedisStorage
 from lshrs.tuning import get_optimal_config
@@ -181,6 +182,7 @@ class LSHRS:
         )
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future[int] | None = None
+        self._semantic: SemanticIds | None = None
 
     # -- configuration ---------------------------------------------------------------
 
@@ -518,6 +520,64 @@ class LSHRS:
             "num_indexed": self.storage.count(),
         }
 
+    # -- semantic IDs ----------------------------------------------------------------
+
+    def assign_semantic_ids(
+        self, indices: Sequence[int] | npt.ArrayLike, vectors: npt.ArrayLike | None = None
+    ) -> list[str]:
+        """Give indexed ids collision-free semantic IDs from their code paths.
+
+        An id's path is its code under a learned scheme (``"12-5-33"``: the RQ code
+        over all levels, or each band's k-means list). The first id on a path gets
+        the path itself, later ones ``"12-5-33-1"``, ``"12-5-33-2"``, ...; assigned
+        atomically in Redis (``lua/semantic_id.lua``), stable once assigned (also
+        when the id is re-indexed), released by :meth:`delete` and never reused.
+
+        Args:
+            indices: indexed ids, distinct.
+            vectors: their vectors ``(n, dim)`` (the paths are computed from them);
+                when None they are fetched with ``vector_fetch_fn``.
+
+        Returns:
+            Each id's semantic ID, in the order of ``indices``.
+
+        Raises:
+            ValueError: for bad ids or vectors, or an id that is not indexed.
+            RuntimeError: for random hyperplanes (no code paths), or no vectors and
+                no ``vector_fetch_fn``.
+
+        Example:
+            >>> lsh.assign_semantic_ids([1, 2], vectors)  # doctest: +SKIP
+            ['12-5-33', '12-5-33-1']
+        """
+        ids = unique_ids(as_ids(indices))
+        array = as_vectors(self._fetch(ids) if vectors is None else vectors, self.dim)
+        same_length(ids, array)
+        paths = code_paths(self.hasher, array)
+        self._flush_buffer()
+        return self._semantic_ids().assign(ids, paths)
+
+    def semantic_id(self, index: int) -> str | None:
+        """The semantic ID of ``index``, or None if it has none (see
+        :meth:`assign_semantic_ids`).
+
+        Raises:
+            ValueError: for an id that is not an integer in ``[0, 2**53 - 1]``.
+        """
+        (checked,) = as_ids([index], "index").tolist()
+        self._flush_buffer()
+        return self._semantic_ids().get(checked)
+
+    def resolve_semantic_id(self, name: str) -> int | None:
+        """The id holding semantic ID ``name``, or None."""
+        self._flush_buffer()
+        return self._semantic_ids().resolve(name)
+
+    def _semantic_ids(self) -> SemanticIds:
+        if self._semantic is None:
+            self._semantic = SemanticIds(self.storage)
+        return self._semantic
+
     # -- persistence -----------------------------------------------------------------
 
     def save_to_disk(self, path: str | Path) -> None:
@@ -645,6 +705,31 @@ class LSHRS:
             params["hasher"] = scheme_from_model(model["scheme"], model["scheme_model"])
         params.update(kwargs)
         return cls(**params)
+
+    @classmethod
+    def from_faiss(cls, index: Any, nprobe: int | None = None, **kwargs: Any) -> LSHRS:
+        """An index whose buckets are a trained FAISS IVF index's lists.
+
+        The coarse quantizer's centroids become a :class:`lshrs.ivf.KMeansHasher`;
+        FAISS's inverted lists are not copied: index your vectors with :meth:`index`.
+        faiss is imported only here (``pip install 'lshrs[faiss]'``).
+
+        Args:
+            index: a trained ``IndexIVFFlat``, ``IndexIVFPQ`` or other IVF index.
+            nprobe: lists read per query; default the FAISS index's ``nprobe``.
+            **kwargs: other constructor arguments (``redis_url``, ``redis_prefix``, ...).
+
+        Raises:
+            ValueError: if faiss is missing or ``index`` is not a trained IVF index.
+
+        Example:
+            >>> lsh = LSHRS.from_faiss(ivf_index, nprobe=16, redis_url=redis_url,
+            ...                        redis_prefix=prefix)  # doctest: +SKIP
+        """
+        from lshrs.ivf import KMeansHasher
+
+        hasher = KMeansHasher.from_faiss(index, nprobe=nprobe)
+        return cls(hasher.dim, hasher=hasher, **kwargs)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -14,7 +14,13 @@ key                 type    content
 ``{lsh}:r<chunk>``  HASH    reverse index: id -> its signatures, for ids in
                             ``[chunk * 128, chunk * 128 + 128)``
 ``{lsh}:v<id>``     STRING  optional vector store: the id's vector (float32/float16)
+``{lsh}:s<chunk>``  HASH    semantic IDs: id -> its semantic ID (same chunks)
+``{lsh}:sn``        HASH    semantic ID -> the id holding it
+``{lsh}:sc``        HASH    code path -> how many semantic IDs it was given
 ==================  ======  =====================================================
+
+An alias (:mod:`lshrs.rebuild`) lives outside every index: ``{lshrs-alias:<name>}``,
+a STRING holding the prefix readers should open.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ class KeySpace:
         self.root = ("{" + prefix + "}:").encode()
         self.config = self.root + b"cfg"
         self.model = self.root + b"model"
+        self.semantic_names = self.root + b"sn"
+        self.semantic_counts = self.root + b"sc"
 
     def bucket(self, code: bytes) -> bytes:
         """Key of the bucket with this code (band number + signature)."""
@@ -75,6 +83,10 @@ class KeySpace:
         """Keys of the vector store for these ids, built without a Python loop."""
         return list(np.char.add(self.root + b"v", ids.astype(np.bytes_)).tolist())
 
+    def semantic(self, index: int) -> bytes:
+        """Key of the hash that holds ``index``'s semantic ID."""
+        return self.root + b"s" + str(index // REVERSE_CHUNK).encode()
+
     @property
     def pattern(self) -> bytes:
         """A SCAN/KEYS glob matching exactly this index's keys."""
@@ -84,6 +96,21 @@ class KeySpace:
                 escaped += b"\\"
             escaped.append(byte)
         return bytes(escaped) + b"*"
+
+
+def alias_key(alias: str) -> bytes:
+    """Key of an alias: a STRING naming the prefix of the index in service.
+
+    Raises:
+        ValueError: if the alias is empty or contains braces.
+
+    Example:
+        >>> alias_key("docs")
+        b'{lshrs-alias:docs}'
+    """
+    if not isinstance(alias, str) or not alias or "{" in alias or "}" in alias:
+        raise ValueError(f"alias must be a non-empty string without braces, got {alias!r}")
+    return ("{lshrs-alias:" + alias + "}").encode()
 
 
 def bucket_code(band: int, signature: bytes) -> bytes:

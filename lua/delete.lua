@@ -6,10 +6,12 @@
 
   Atomic per call. For each id the script reads its reverse entry, removes the id
   from the one bucket per band named there (Redis drops a set when it empties), and
-  removes the entry. Ids that are not indexed are skipped.
+  removes the entry. It also releases the id's semantic ID, if it has one (see
+  semantic_id). Ids that are not indexed are skipped.
 
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys touched:
-           <root>r<chunk>, <root>b<code>, <root>cfg (see insert).
+           <root>r<chunk>, <root>b<code>, <root>cfg (see insert), <root>s<chunk>
+           and <root>sn (see semantic_id).
   ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
 
   Reply    integer: how many ids were removed.
@@ -48,6 +50,12 @@ for i = 1, #ARGV do
         .. string.sub(sigs, first, first + width - 1), id)
     end
     rcall('HDEL', rkey, id)
+    local skey = root .. 's' .. chunk_of[i]
+    local name = rcall('HGET', skey, id)
+    if name then
+      rcall('HDEL', root .. 'sn', name)
+      rcall('HDEL', skey, id)
+    end
     removed = removed + 1
   end
 end

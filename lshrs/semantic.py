@@ -1,0 +1,117 @@
+"""Semantic IDs: an indexed id's code path made unique (``"12-5-33"``, ``"12-5-33-1"``).
+
+The code path comes from a learned scheme (:meth:`lshrs.rq.RQHasher.code_paths`, the
+RQ code over all levels; or :meth:`lshrs.ivf.KMeansHasher.code_paths`, the list of
+each band). Uniqueness is resolved in Redis by ``lua/semantic_id.lua``, atomically,
+so concurrent clients never hand out one name twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import redis
+
+from lshrs.scripts import script_source
+from lshrs.storage import NoConfigError, RedisStorage, script_error
+
+PAIRS_PER_CALL = 5000
+
+
+class PathScheme(Protocol):
+    """A scheme that names each vector's code path."""
+
+    def code_paths(self, vectors: npt.NDArray[np.float32]) -> list[str]: ...
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class SemanticIds:
+    """The semantic IDs of one index.
+
+    Args:
+        storage: the index's storage (its client and keys).
+
+    Example:
+        >>> names = SemanticIds(lsh.storage)  # doctest: +SKIP
+    """
+
+    def __init__(self, storage: RedisStorage) -> None:
+        self.storage = storage
+        self.script = storage.client.register_script(script_source("semantic_id"))
+
+    def assign(self, ids: npt.NDArray[np.int64], paths: list[str]) -> list[str]:
+        """Give each id a semantic ID (ids that have one keep it). One atomic script
+        call per 5,000 ids, all in one pipeline.
+
+        Args:
+            ids: int64 ``(n,)``, distinct, indexed.
+            paths: their code paths, one per id.
+
+        Returns:
+            Each id's semantic ID, in the order of ``ids``.
+
+        Raises:
+            ValueError: if an id is not indexed (nothing is written for its call), or
+                the index in Redis has another configuration.
+            RuntimeError: if the index has no configuration in Redis (cleared).
+        """
+        fingerprint = self.storage.fingerprint
+        id_text = ids.astype(np.bytes_).tolist()
+        pipe = self.storage.client.pipeline(transaction=False)
+        for start in range(0, len(id_text), PAIRS_PER_CALL):
+            args: list[Any] = [fingerprint]
+            for pair in zip(
+                id_text[start : start + PAIRS_PER_CALL],
+                paths[start : start + PAIRS_PER_CALL],
+                strict=True,
+            ):
+                args += pair
+            self.script(keys=[self.storage.keys.root], args=args, client=pipe)
+        try:
+            replies = pipe.execute()
+        except redis.ResponseError as error:
+            parsed = script_error(error)
+            if parsed is None:
+                raise
+            code, detail = parsed
+            if code == "LSHRS_NO_CONFIG":
+                raise NoConfigError(
+                    f"index {self.storage.prefix!r} has no configuration"
+                ) from error
+            if code == "LSHRS_NOT_INDEXED":
+                raise ValueError(
+                    f"id {detail} is not indexed: only indexed ids get semantic IDs; index it first"
+                ) from error
+            raise ValueError(f"{code}: {detail}") from error
+        return [_text(name) for reply in replies for name in reply]
+
+    def get(self, index: int) -> str | None:
+        """The semantic ID of ``index``, or None if it has none."""
+        name = self.storage.client.hget(self.storage.keys.semantic(index), str(index))
+        return None if name is None else _text(name)
+
+    def resolve(self, name: str) -> int | None:
+        """The id holding semantic ID ``name``, or None if no id holds it."""
+        held = self.storage.client.hget(self.storage.keys.semantic_names, name)
+        return None if held is None else int(held)
+
+
+def code_paths(hasher: object, vectors: npt.NDArray[np.float32]) -> list[str]:
+    """The code paths of validated vectors under ``hasher``.
+
+    Raises:
+        RuntimeError: if the scheme has no code paths (random hyperplanes).
+    """
+    paths = getattr(hasher, "code_paths", None)
+    if paths is None:
+        raise RuntimeError(
+            f"semantic IDs need a learned scheme (RQHasher or KMeansHasher), this index "
+            f"uses {getattr(hasher, 'scheme', type(hasher).__name__)!r}"
+        )
+    result: list[str] = paths(vectors)
+    return result

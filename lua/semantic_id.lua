@@ -1,0 +1,80 @@
+--[[
+  semantic_id: give indexed ids collision-free semantic IDs, atomically
+
+  Synopsis
+    EVALSHA <sha> 1 <root> <fingerprint> <id> <path> [<id> <path> ...]
+
+  Atomic per call. For each (id, path), in order: an id that already has a semantic
+  ID keeps it (stable once assigned, also when the id is re-indexed with another
+  vector) and the path is ignored. Otherwise the id is named <path> when that name
+  was never given in this index, else <path>-<k>, where k counts the names given
+  for this path before (so "12-5-33", "12-5-33-1", "12-5-33-2", ...). A name is
+  never given twice: the count only grows, and a name still held is skipped. Delete
+  (delete.lua) releases an id's name; a released name is not handed out again.
+
+  KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys touched:
+           <root>r<chunk>  read: only indexed ids get names (see insert).
+           <root>s<chunk>  HASH id -> its semantic ID, chunk = floor(id/128).
+           <root>sn        HASH semantic ID -> id (who holds a name).
+           <root>sc        HASH path -> how many names were given for it.
+  ARGV[1]  fingerprint: must equal the stored one (paths depend on the model).
+  ARGV[2..] pairs: id (decimal integer in [0, 2^53), no sign or leading zeros) and
+           path (the id's code path, e.g. "12-5-33"; non-empty). Ids distinct.
+
+  Reply    array of bulk strings: each id's semantic ID, in argument order.
+  Errors   LSHRS_NO_CONFIG <root>
+           LSHRS_CONFIG_MISMATCH <stored> | <given>
+           LSHRS_NOT_INDEXED <id>          (nothing is written)
+           LSHRS_BAD_ARGUMENT <what>       (nothing is written)
+]]
+local rcall = redis.call
+local root = KEYS[1]
+local names_key = root .. 'sn'
+local counts_key = root .. 'sc'
+local CHUNK = 128
+local MAX_ID = 9007199254740992
+
+local stored = rcall('HGET', root .. 'cfg', 'fingerprint')
+if not stored then return redis.error_reply('LSHRS_NO_CONFIG ' .. root) end
+if stored ~= ARGV[1] then
+  return redis.error_reply('LSHRS_CONFIG_MISMATCH ' .. stored .. ' | ' .. ARGV[1])
+end
+if #ARGV % 2 ~= 1 then
+  return redis.error_reply('LSHRS_BAD_ARGUMENT id/path pairs are unbalanced')
+end
+
+-- Validate everything before the first write.
+local chunk_of, seen = {}, {}
+for i = 2, #ARGV, 2 do
+  local text, path = ARGV[i], ARGV[i + 1]
+  local id = tonumber(text)
+  if id == nil or id < 0 or id >= MAX_ID or id % 1 ~= 0
+      or string.format('%d', id) ~= text or seen[text] then
+    return redis.error_reply('LSHRS_BAD_ARGUMENT id ' .. text)
+  end
+  if #path == 0 then
+    return redis.error_reply('LSHRS_BAD_ARGUMENT empty path for id ' .. text)
+  end
+  seen[text] = true
+  chunk_of[i] = string.format('%d', math.floor(id / CHUNK))
+  if rcall('HEXISTS', root .. 'r' .. chunk_of[i], text) == 0 then
+    return redis.error_reply('LSHRS_NOT_INDEXED ' .. text)
+  end
+end
+
+local reply = {}
+for i = 2, #ARGV, 2 do
+  local id, path = ARGV[i], ARGV[i + 1]
+  local own_key = root .. 's' .. chunk_of[i]
+  local name = rcall('HGET', own_key, id)
+  if not name then
+    repeat
+      local given = rcall('HINCRBY', counts_key, path, 1) - 1
+      name = path
+      if given > 0 then name = path .. '-' .. given end
+    until rcall('HSETNX', names_key, name, id) == 1
+    rcall('HSET', own_key, id, name)
+  end
+  reply[#reply + 1] = name
+end
+return reply
