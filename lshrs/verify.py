@@ -7,6 +7,11 @@ reverse entries. :func:`verify_index` checks that, batch by batch (``lua/verify.
 one SCAN step and the keys it returns per atomic call), and with ``repair=True``
 restores it from the reverse index, the source of truth.
 
+A first pass checks that every entry's buckets hold its id (one SISMEMBER per
+membership) and only sizes the buckets; if the sizes add up to entries * num_bands,
+no bucket holds anything else and verify is done. Otherwise a second pass checks
+every bucket member (one HGET each), names the ids, and repairs if asked.
+
 Run it with no writers for an exact count check: the id checks of each batch are
 atomic and stay exact under concurrent writes, but the count is summed over many
 calls. Repairing the count is skipped (``count_repaired`` False) when the stored
@@ -23,9 +28,9 @@ from redis.client import NEVER_DECODE
 from lshrs.scripts import script_source
 from lshrs.storage import RedisStorage
 
-VERIFY_SCAN_COUNT = 50
-"""Keys examined per verify.lua call: with 16 bands a call does a few thousand
-SISMEMBER/HGET lookups, a few milliseconds of server time."""
+VERIFY_SCAN_COUNT = 10
+"""Keys examined per verify.lua call: about 30 ms of server time per call for an index
+of 200k ids in 16 bands (benchmarks/verify_timing in docs/reliability.md)."""
 
 
 @dataclass
@@ -141,6 +146,45 @@ def _has_keys(storage: RedisStorage) -> bool:
             return False
 
 
+class _Scan:
+    """One pass of verify.lua calls over the whole index, results merged by key."""
+
+    def __init__(
+        self, storage: RedisStorage, keys_per_call: int, *, repair: bool, members: bool
+    ) -> None:
+        self.entries: dict[str, int] = {}
+        self.sizes = 0
+        self.without_entry: list[bytes | str] = []
+        self.missing_member: list[bytes | str] = []
+        self.stray_member: list[bytes | str] = []
+        self.malformed: set[str] = set()
+        self.unknown: set[str] = set()
+        self.keys_examined = 0
+        script = storage.client.register_script(script_source("verify"))
+        cursor: bytes | str = b"0"
+        while True:
+            reply = script(
+                keys=[storage.keys.root], args=[cursor, keys_per_call, int(repair), int(members)]
+            )
+            cursor = reply[0]
+            self.keys_examined += int(reply[1])
+            flat = reply[2]
+            self.entries.update((_text(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2))
+            self.without_entry += reply[3]
+            self.missing_member += reply[4]
+            self.stray_member += reply[5]
+            self.malformed.update(_text(entry) for entry in reply[6])
+            self.unknown.update(_text(key) for key in reply[7])
+            self.sizes += int(reply[8])
+            if _text(cursor) == "0":
+                return
+
+    def clean(self) -> bool:
+        return not (
+            self.without_entry or self.missing_member or self.stray_member or self.malformed
+        )
+
+
 def verify_index(
     storage: RedisStorage,
     fingerprint: str,
@@ -188,37 +232,20 @@ def verify_index(
     raw_count = stored.get("count", "")
     report.stored_count = None if "count" in report.config_mismatch else int(raw_count)
 
-    script = storage.client.register_script(script_source("verify"))
-    entries: dict[str, int] = {}
-    without_entry: list[bytes | str] = []
-    missing_member: list[bytes | str] = []
-    stray_member: list[bytes | str] = []
-    malformed: set[str] = set()
-    unknown: set[str] = set()
-    cursor: bytes | str = b"0"
-    root = [storage.keys.root]
-    while True:
-        reply = script(keys=root, args=[cursor, keys_per_call, int(repair)])
-        cursor = reply[0]
-        report.keys_examined += int(reply[1])
-        flat = reply[2]
-        for position in range(0, len(flat), 2):
-            entries[_text(flat[position])] = int(flat[position + 1])
-        without_entry += reply[3]
-        missing_member += reply[4]
-        stray_member += reply[5]
-        malformed.update(_text(entry) for entry in reply[6])
-        unknown.update(_text(key) for key in reply[7])
-        if _text(cursor) == "0":
-            break
-
-    report.members_without_entry = _ids(without_entry)
-    report.entries_missing_member = _ids(missing_member)
-    report.members_in_wrong_bucket = _ids(stray_member)
-    report.malformed_entries = sorted(malformed)
-    report.unknown_keys = sorted(unknown)
-    report.actual_count = sum(entries.values())
+    scan = _Scan(storage, keys_per_call, repair=False, members=False)
+    memberships = sum(scan.entries.values()) * int(stored["num_bands"])
+    if not scan.clean() or scan.sizes != memberships:
+        scan = _Scan(storage, keys_per_call, repair=repair, members=True)
+    report.keys_examined = scan.keys_examined
+    report.members_without_entry = _ids(scan.without_entry)
+    report.entries_missing_member = _ids(scan.missing_member)
+    report.members_in_wrong_bucket = _ids(scan.stray_member)
+    report.malformed_entries = sorted(scan.malformed)
+    report.unknown_keys = sorted(scan.unknown)
+    report.actual_count = sum(scan.entries.values())
     if repair and (report.count_mismatch or report.stored_count is None):
         recount = storage.client.register_script(script_source("recount"))
-        report.count_repaired = bool(recount(keys=root, args=[raw_count, report.actual_count]))
+        report.count_repaired = bool(
+            recount(keys=[storage.keys.root], args=[raw_count, report.actual_count])
+        )
     return report

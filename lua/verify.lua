@@ -2,7 +2,7 @@
   verify: check (and optionally repair) one batch of an index's keys
 
   Synopsis
-    EVALSHA <sha> 1 <root> <cursor> <count> <repair>
+    EVALSHA <sha> 1 <root> <cursor> <count> <repair> <members>
 
   Runs one SCAN step over the keys matching <root>* and checks each key it returns
   against the reverse index, which is the source of truth:
@@ -10,7 +10,11 @@
                     num_bands * sig_bytes bytes of signatures), and the id must be a
                     member of the bucket its entry names in every band;
     <root>b<code>   every member must have a well-formed reverse entry naming this
-                    bucket in this band.
+                    bucket in this band (only with <members> = 1; otherwise the
+                    call just reports the bucket's size).
+  A caller can first run a cheap pass with <members> = 0: when every entry's buckets
+  hold its id and the bucket sizes add up to entries * num_bands, no bucket can hold
+  anything else, and the member checks (one HGET per membership) are not needed.
   Call it again with the returned cursor until that is "0". Each call is atomic and
   does bounded work (about <count> keys and their members), so a large index is
   checked incrementally without blocking the server for long. Keys of other indexes
@@ -27,6 +31,7 @@
   ARGV[1]  cursor: "0" to start, then the cursor the previous call returned.
   ARGV[2]  count: the SCAN COUNT hint (keys examined per call), e.g. 50.
   ARGV[3]  repair: "1" to repair, "0" to only check.
+  ARGV[4]  members: "1" to check every bucket member, "0" to only size buckets.
 
   Reply    array of eight:
            1 the next cursor (bulk string, "0" when done);
@@ -39,7 +44,10 @@
            6 ids that are members of a bucket their entry does not name (array);
            7 malformed reverse entries, as "<chunk key suffix>/<field>" (array);
            8 keys under root that are not part of an lshrs index, or have the wrong
-             type (array of key names; never modified).
+             type (array of key names; never modified);
+           9 the total size of the buckets examined, after repair (integer; a bucket
+             SCAN returns twice counts twice, which can only cost the caller an
+             unneeded member pass).
            An id appears once per problem found, so possibly once per band.
   Errors   LSHRS_NO_CONFIG <root>                    the index has no configuration
            LSHRS_BAD_ARGUMENT <what>
@@ -59,10 +67,11 @@ local count = tonumber(ARGV[2])
 if count == nil or count < 1 or count % 1 ~= 0 then
   return redis.error_reply('LSHRS_BAD_ARGUMENT count must be a positive integer')
 end
-if ARGV[3] ~= '0' and ARGV[3] ~= '1' then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT repair must be 0 or 1')
+if (ARGV[3] ~= '0' and ARGV[3] ~= '1') or (ARGV[4] ~= '0' and ARGV[4] ~= '1') then
+  return redis.error_reply('LSHRS_BAD_ARGUMENT repair and members must be 0 or 1')
 end
 local repair = ARGV[3] == '1'
+local check_members = ARGV[4] == '1'
 local sigs_len = num_bands * width
 
 local band_key = {}
@@ -94,7 +103,7 @@ local function entry_of(id)
 end
 
 local without_entry, missing_member, stray_member, malformed, unknown = {}, {}, {}, {}, {}
-local entries = {}
+local entries, sizes = {}, 0
 
 local function check_chunk(key, chunk)
   local fields = rcall('HGETALL', key)
@@ -153,10 +162,11 @@ for k = 1, #keys do
     check_chunk(key, rest)
   elseif kind == 'b' and key_type == 'set' and #rest == 2 + width
       and string.byte(rest, 1) * 256 + string.byte(rest, 2) < num_bands then
-    check_bucket(key, rest)
+    if check_members then check_bucket(key, rest) end
+    sizes = sizes + rcall('SCARD', key)
   elseif key ~= root .. 'cfg' and key ~= root .. 'model' then
     unknown[#unknown + 1] = key
   end
 end
 return {reply[1], #keys, entries, without_entry, missing_member, stray_member, malformed,
-  unknown}
+  unknown, sizes}
