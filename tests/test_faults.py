@@ -171,23 +171,31 @@ def test_server_restart_without_persistence_mid_ingest_then_rerun_rebuilds(binar
         server.stop()
 
 
-def test_flushed_scripts_are_reloaded_by_every_operation(redis_url, prefix, redis_client):
+def test_flushed_scripts_are_reloaded_by_every_operation(binary):
     ids, vectors = data(3_000)
-    with open_index(redis_url, prefix) as lsh:
-        lsh.index(ids[:2_000], vectors[:2_000])
-        expected = lsh.query(vectors[0], topk=5)
-        for operation in (
-            lambda: lsh.query(vectors[0], topk=5),
-            lambda: lsh.index(ids[2_000:], vectors[2_000:]),
-            lambda: lsh.ingest(int(ids[0]), vectors[0]),
-            lambda: lsh.delete(ids[2_500:]),
-            lambda: lsh.verify(),
-        ):
-            redis_client.script_flush()
-            operation()
-        assert lsh.query(vectors[0], topk=5) == expected
-        assert lsh.verify().ok
-        assert lsh.storage.count() == 2_500
+    server = RedisProcess(binary).start()
+    admin = redis.Redis.from_url(server.url)
+    try:
+        with open_index(server.url) as lsh:
+            lsh.index(ids[:2_000], vectors[:2_000])
+            expected = lsh.query(vectors[0], topk=5)
+            for operation in (
+                lambda: lsh.query(vectors[0], topk=5),
+                lambda: lsh.index(ids[2_000:], vectors[2_000:]),
+                lambda: lsh.ingest(int(ids[0]), vectors[0]),
+                lambda: lsh.delete(ids[2_500:]),
+                lambda: lsh.verify(),
+                lambda: lsh.clear(),
+            ):
+                admin.script_flush()
+                operation()
+            lsh.index(ids[:2_000], vectors[:2_000])
+            assert lsh.query(vectors[0], topk=5) == expected
+            assert lsh.verify().ok
+            assert lsh.storage.count() == 2_000
+    finally:
+        admin.close()
+        server.stop()
 
 
 def test_a_restarted_server_keeps_the_index_and_scripts_are_reloaded(binary):
