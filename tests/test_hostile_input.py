@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -78,8 +78,10 @@ def assert_rejected_or(client, root, action, check):
     try:
         action()
     except ValueError:
+        event("rejected with ValueError")
         assert keyspace(client) == before
         return
+    event("accepted")
     assert_only_inside(client, before, root)
     check()
 
@@ -125,10 +127,14 @@ vector_arrays = hnp.arrays(
 )
 
 
+nonzero = st.one_of(st.floats(0.5, 100, width=32), st.floats(-100, -0.5, width=32))
+
+
 def batch_vectors(data, n):
     """Vectors to pair with n ids: usually the right shape, sometimes not."""
     return data.draw(
         st.one_of(
+            hnp.arrays(np.float32, (n, DIM), elements=nonzero),
             hnp.arrays(
                 dtype=st.sampled_from([np.float16, np.float32, np.float64, np.int64]),
                 shape=st.just((n, DIM)),
@@ -159,7 +165,10 @@ def test_index_is_correct_or_a_value_error_before_any_write(server, lsh, data, i
 
 
 @SETTINGS
-@given(index=st.one_of(scalars, id_arrays), vector=vector_arrays)
+@given(
+    index=st.one_of(st.integers(0, 2**53 - 1), scalars, id_arrays),
+    vector=st.one_of(hnp.arrays(np.float64, (DIM,), elements=nonzero), vector_arrays),
+)
 def test_ingest_is_correct_or_a_value_error_before_any_write(server, lsh, index, vector):
     _, client = server
 
