@@ -194,7 +194,10 @@ def make_certificates(directory: Path) -> dict[str, str]:
     key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
     ext = directory / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run = lambda *args: subprocess.run([OPENSSL, *map(str, args)], capture_output=True, check=True)  # noqa: E731
+
+    def run(*args):
+        subprocess.run([OPENSSL, *map(str, args)], capture_output=True, check=True)
+
     run(
         "req",
         "-x509",
