@@ -1,4 +1,4 @@
-"""The ``lshrs`` command: demo, index, query, stats, delete."""
+"""The ``lshrs`` command: demo, index, query, stats, delete, verify."""
 
 from __future__ import annotations
 
@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("stats", help="print the index configuration and size")
     delete = commands.add_parser("delete", help="remove ids from the index")
     delete.add_argument("ids", nargs="+", type=int)
+    verify = commands.add_parser("verify", help="check the index's consistency (exit 1 if not)")
+    verify.add_argument("--repair", action="store_true", help="repair from the reverse index")
     return parser
 
 
@@ -229,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         before = lsh.stats()["num_indexed"]
         lsh.delete(args.ids)
         print(f"deleted {before - lsh.stats()['num_indexed']} of {len(args.ids)} ids")
+    elif args.command == "verify":
+        report = lsh.verify(repair=args.repair)
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0 if report.ok or args.repair else 1
     return 0
 
 

@@ -27,6 +27,7 @@ from lshrs.validation import (
     same_length,
     unique_ids,
 )
+from lshrs.verify import VerifyReport, verify_index
 
 VectorFetchFn = Callable[[Sequence[int]], Any]
 IDS_PER_CALL = 1000
@@ -577,6 +578,35 @@ class LSHRS:
         if self._semantic is None:
             self._semantic = SemanticIds(self.storage)
         return self._semantic
+
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Check that the index in Redis is consistent; optionally repair it.
+
+        Every bucket member must have a reverse entry naming that bucket and vice
+        versa, the stored configuration must be this client's, and the stored count
+        must equal the number of reverse entries. The check runs in small atomic
+        batches (see :func:`lshrs.verify.verify_index`); run it with no concurrent
+        writers for an exact count.
+
+        Args:
+            repair: rebuild memberships from the reverse index (add missing, remove
+                stray), drop malformed entries and correct the count.
+
+        Returns:
+            A :class:`lshrs.verify.VerifyReport`; ``.ok`` is True when nothing was wrong.
+
+        Example:
+            >>> lsh.verify().ok
+            True
+        """
+        self._flush_buffer()
+        return verify_index(
+            self.storage,
+            self.hasher.fingerprint,
+            self.hasher.config_fields(),
+            self.hasher.model_blob(),
+            repair=repair,
+        )
 
     # -- persistence -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from lshrs.eviction import check_eviction_policy
 from lshrs.hashing import HashSignatures
 from lshrs.keys import KeySpace, bucket_code
 from lshrs.scripts import Scripts
@@ -176,11 +177,15 @@ class RedisStorage:
 
         Raises:
             ValueError: if the index exists with another configuration.
+
+        Warns:
+            lshrs.eviction.EvictionPolicyWarning: if Redis may evict the index's keys.
         """
         args: list[Any] = [fingerprint, model]
         for name, value in fields.items():
             args += [name, value]
         created = bool(self._run(self.scripts.init, args))
+        check_eviction_policy(self.client)
         pipe = self.client.pipeline(transaction=False)
         for script in self.scripts.all():
             pipe.script_load(script.script)

@@ -80,6 +80,19 @@ def test_index_stats_query_delete_from_parquet(cli_args, tmp_path):
     assert json.loads(run(*cli_args, "stats").stdout)["num_indexed"] == 4998
 
 
+def test_verify_reports_and_repairs(cli_args, redis_url, prefix, redis_client):
+    lsh = LSHRS(dim=8, num_bands=4, rows_per_band=4, redis_url=redis_url, redis_prefix=prefix)
+    lsh.index(np.arange(30), np.random.default_rng(2).standard_normal((30, 8)))
+    assert json.loads(run(*cli_args, "verify").stdout)["ok"] is True
+    redis_client.sadd(lsh.storage.keys.bucket(b"\x00\x00\x07"), 999)
+    broken = subprocess.run(
+        [str(LSHRS_BIN), *cli_args, "verify"], capture_output=True, text=True, check=False
+    )
+    assert broken.returncode == 1 and "999" in broken.stdout
+    run(*cli_args, "verify", "--repair")
+    assert json.loads(run(*cli_args, "verify").stdout)["ok"] is True
+
+
 def test_query_by_vector_file_prints_ids(cli_args, tmp_path, redis_url, prefix):
     vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
     LSHRS(dim=8, num_bands=4, rows_per_band=4, redis_url=redis_url, redis_prefix=prefix).index(

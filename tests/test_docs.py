@@ -108,3 +108,11 @@ def test_lua_protocol_transcripts_are_current():
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/security.md"])
+def test_documented_acl_rule_is_the_one_lshrs_gives(document):
+    from lshrs.security import acl_rules
+
+    rule = "ACL SETUSER indexer on >CHANGE-ME " + " ".join(acl_rules("lsh"))
+    assert rule in (ROOT / document).read_text()

@@ -1,0 +1,243 @@
+"""Property-based hostile input over the public API, on a private Redis whose whole
+keyspace is checked: every call either works correctly or raises ValueError before
+any write; nothing is ever written outside the index's prefix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import redis
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from lshrs import LSHRS
+from lshrs.keys import KeySpace
+from tests.fixtures.redis_server import RedisProcess, server_binaries
+
+DIM = 4
+OTHER_TENANTS = {  # keys of other applications, outside every possible index root
+    b"victim": b"1",
+    b"{victim}cfg": b"2",
+    b"lsh:b": b"3",
+    b"{mine}-cfg": b"4",
+    b"{hostile*}x": b"5",
+    b"*": b"6",
+}
+SETTINGS = settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.fixture(scope="module")
+def server():
+    process = RedisProcess(next(iter(server_binaries().values()))).start()
+    client = redis.Redis.from_url(process.url)
+    client.mset(OTHER_TENANTS)
+    yield process.url, client
+    client.close()
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def lsh(server):
+    url, _ = server
+    index = LSHRS(dim=DIM, num_bands=3, rows_per_band=4, redis_url=url, redis_prefix="mine")
+    index.index([0], np.ones((1, DIM)))
+    yield index
+    index.close()
+
+
+def keyspace(client):
+    """Every key of the server with its content."""
+    state = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        if kind == b"set":
+            state[key] = frozenset(client.smembers(key))
+        elif kind == b"hash":
+            state[key] = client.hgetall(key)
+        else:
+            state[key] = client.get(key)
+    return state
+
+
+def outside(state, root):
+    return {key: value for key, value in state.items() if not key.startswith(root)}
+
+
+def assert_only_inside(client, before, root):
+    after = keyspace(client)
+    assert outside(after, root) == outside(before, root)
+
+
+def assert_rejected_or(client, root, action, check):
+    before = keyspace(client)
+    try:
+        action()
+    except ValueError:
+        event("rejected with ValueError")
+        assert keyspace(client) == before
+        return
+    event("accepted")
+    assert_only_inside(client, before, root)
+    check()
+
+
+scalars = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=0, max_value=2**53 + 2),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=3),
+    st.none(),
+    st.booleans(),
+)
+id_arrays = hnp.arrays(
+    dtype=st.one_of(
+        hnp.integer_dtypes(),
+        hnp.unsigned_integer_dtypes(),
+        hnp.floating_dtypes(),
+        hnp.boolean_dtypes(),
+    ),
+    shape=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=4),
+)
+id_inputs = st.one_of(
+    st.lists(st.integers(min_value=0, max_value=2**53 - 1), min_size=1, max_size=5, unique=True),
+    st.lists(st.integers(min_value=-5, max_value=2**64), max_size=5),
+    st.lists(scalars, max_size=4),
+    id_arrays,
+    scalars,
+)
+vector_arrays = hnp.arrays(
+    dtype=st.one_of(
+        hnp.floating_dtypes(sizes=(16, 32, 64)),
+        hnp.integer_dtypes(),
+        hnp.unsigned_integer_dtypes(),
+        hnp.boolean_dtypes(),
+        st.just(np.dtype(object)),
+        st.just(np.dtype("U3")),
+    ),
+    shape=st.one_of(
+        st.tuples(st.integers(0, 5), st.sampled_from([DIM - 1, DIM, DIM + 1])),
+        hnp.array_shapes(min_dims=0, max_dims=3, max_side=5),
+    ),
+    elements=None,
+)
+
+
+nonzero = st.one_of(st.floats(0.5, 100, width=32), st.floats(-100, -0.5, width=32))
+
+
+def batch_vectors(data, n):
+    """Vectors to pair with n ids: usually the right shape, sometimes not."""
+    return data.draw(
+        st.one_of(
+            hnp.arrays(np.float32, (n, DIM), elements=nonzero),
+            hnp.arrays(
+                dtype=st.sampled_from([np.float16, np.float32, np.float64, np.int64]),
+                shape=st.just((n, DIM)),
+            ),
+            vector_arrays,
+        )
+    )
+
+
+def is_indexed(lsh, ids):
+    client = lsh.storage.client
+    return all(client.hexists(lsh.storage.keys.reverse(int(i)), str(int(i))) for i in ids)
+
+
+@SETTINGS
+@given(data=st.data(), ids=id_inputs)
+def test_index_is_correct_or_a_value_error_before_any_write(server, lsh, data, ids):
+    _, client = server
+    n = np.asarray(ids, dtype=object).size if np.ndim(ids) else 1
+    vectors = batch_vectors(data, n)
+    root = lsh.storage.keys.root
+
+    def check():
+        assert is_indexed(lsh, np.asarray(ids, dtype=object).ravel())
+        assert lsh.verify().ok
+
+    assert_rejected_or(client, root, lambda: lsh.index(ids, vectors), check)
+
+
+@SETTINGS
+@given(
+    index=st.one_of(st.integers(0, 2**53 - 1), scalars, id_arrays),
+    vector=st.one_of(hnp.arrays(np.float64, (DIM,), elements=nonzero), vector_arrays),
+)
+def test_ingest_is_correct_or_a_value_error_before_any_write(server, lsh, index, vector):
+    _, client = server
+
+    def check():
+        assert is_indexed(lsh, [index])
+
+    assert_rejected_or(client, lsh.storage.keys.root, lambda: lsh.ingest(index, vector), check)
+
+
+@SETTINGS
+@given(ids=id_inputs)
+def test_delete_is_correct_or_a_value_error_before_any_write(server, lsh, ids):
+    _, client = server
+
+    def check():
+        assert not any(is_indexed(lsh, [i]) for i in np.atleast_1d(np.asarray(ids, dtype=object)))
+        assert lsh.verify().ok
+
+    assert_rejected_or(client, lsh.storage.keys.root, lambda: lsh.delete(ids), check)
+
+
+@SETTINGS
+@given(
+    vector=vector_arrays,
+    topk=st.one_of(st.none(), st.integers(-2, 50), st.floats(), st.booleans()),
+    topp=st.one_of(st.none(), st.floats(-1, 2), st.just(float("nan")), st.text(max_size=2)),
+)
+def test_query_answers_or_raises_value_error_and_never_writes(server, lsh, vector, topk, topp):
+    _, client = server
+    before = keyspace(client)
+    lsh.vector_fetch_fn = lambda ids: np.ones((len(ids), DIM))
+    try:
+        result = lsh.query(vector, topk=topk, topp=topp)
+    except ValueError:
+        pass
+    else:
+        assert isinstance(result, list)
+        assert topk is None or len(result) <= topk
+    assert keyspace(client) == before
+
+
+prefixes = st.one_of(
+    st.text(min_size=0, max_size=10),
+    st.text(alphabet="*?[]{}\\ :^-!a", min_size=1, max_size=8),
+    st.sampled_from(["*", "{", "}", "a b", "victim", "hostile*", "{victim}", "[a-z]*", "\\", "é*"]),
+    st.binary(max_size=4),
+    st.integers(),
+    st.none(),
+)
+
+
+@settings(SETTINGS, max_examples=60)
+@given(prefix=prefixes)
+def test_any_prefix_works_inside_its_own_keys_or_is_a_value_error(server, prefix):
+    url, client = server
+    before = keyspace(client)
+    try:
+        lsh = LSHRS(dim=DIM, num_bands=3, rows_per_band=4, redis_url=url, redis_prefix=prefix)
+    except ValueError:
+        assert keyspace(client) == before
+        return
+    root = KeySpace(prefix).root
+    try:
+        lsh.index([1, 2, 3], np.eye(3, DIM) + 0.1)
+        assert lsh.query(np.eye(1, DIM)[0] + 0.1, topk=1) == [1]
+        lsh.delete([2])
+        assert lsh.verify().ok
+        assert_only_inside(client, before, root)
+        lsh.clear()
+        assert keyspace(client) == before
+    finally:
+        lsh.close()

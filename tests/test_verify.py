@@ -1,0 +1,226 @@
+"""LSHRS.verify(): finds every kind of inconsistency, names the ids, and repairs from
+the reverse index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import redis
+
+from lshrs import LSHRS
+from lshrs.keys import KeySpace
+from lshrs.verify import verify_index
+from tests.fixtures.redis_server import delete_prefix
+from tests.helpers import snapshot
+
+DIM = 8
+IDS = list(range(0, 600, 2))
+
+
+def vectors(ids, seed=0):
+    return np.random.default_rng(seed).standard_normal((len(ids), DIM)).astype(np.float32)
+
+
+def build(url, prefix):
+    lsh = LSHRS(dim=DIM, num_bands=4, rows_per_band=6, redis_url=url, redis_prefix=prefix)
+    lsh.index(IDS, vectors(IDS))
+    return lsh
+
+
+@pytest.fixture
+def lsh(redis_url, prefix):
+    index = build(redis_url, prefix)
+    yield index
+    index.close()
+
+
+def entry(client, prefix, index):
+    """(bucket keys of an id, one per band) read from its reverse entry."""
+    keys = KeySpace(prefix)
+    sigs = client.hget(keys.reverse(index), str(index))
+    return [
+        keys.bucket(band.to_bytes(2, "big") + sigs[band : band + 1]) for band in range(len(sigs))
+    ]
+
+
+def test_a_fresh_index_is_consistent_on_every_redis_build(each_redis_url, prefix):
+    lsh = build(each_redis_url, prefix)
+    lsh.delete(IDS[:50])
+    lsh.index(IDS[:10], vectors(IDS[:10], seed=1))
+    report = lsh.verify()
+    assert report.ok, report
+    assert report.actual_count == report.stored_count == len(IDS) - 40
+    lsh.clear()
+    lsh.close()
+
+
+def test_a_bucket_member_without_reverse_entry_is_reported_and_removed(lsh, redis_client, prefix):
+    before = snapshot(redis_client, prefix)
+    bucket = entry(redis_client, prefix, 2)[0]
+    redis_client.sadd(bucket, 999)
+    assert lsh.verify().members_without_entry == [999]
+    assert lsh.verify(repair=True).repaired
+    assert snapshot(redis_client, prefix) == before
+    assert lsh.verify().ok
+
+
+def test_a_bucket_lacking_an_indexed_id_is_reported_and_refilled(lsh, redis_client, prefix):
+    before = snapshot(redis_client, prefix)
+    redis_client.srem(entry(redis_client, prefix, 4)[2], 4)
+    report = lsh.verify()
+    assert report.entries_missing_member == [4]
+    assert report.problem_ids() == [4]
+    lsh.verify(repair=True)
+    assert snapshot(redis_client, prefix) == before
+
+
+def test_an_id_in_a_bucket_its_entry_does_not_name_is_reported_and_removed(
+    lsh, redis_client, prefix
+):
+    before = snapshot(redis_client, prefix)
+    own = entry(redis_client, prefix, 6)[1]
+    other = next(
+        key for index in IDS for key in [entry(redis_client, prefix, index)[1]] if key != own
+    )
+    redis_client.sadd(other, 6)
+    assert lsh.verify().members_in_wrong_bucket == [6]
+    lsh.verify(repair=True)
+    assert snapshot(redis_client, prefix) == before
+
+
+def test_a_wrong_count_is_reported_and_corrected(lsh, redis_client, prefix):
+    redis_client.hset(KeySpace(prefix).config, "count", 7)
+    report = lsh.verify(repair=True)
+    assert (report.count_mismatch, report.stored_count, report.actual_count) == (
+        True,
+        7,
+        len(IDS),
+    )
+    assert report.count_repaired
+    assert lsh.stats()["num_indexed"] == len(IDS)
+
+
+def test_a_count_that_is_not_a_number_is_reported_and_corrected(lsh, redis_client, prefix):
+    redis_client.hset(KeySpace(prefix).config, "count", "lots")
+    report = lsh.verify(repair=True)
+    assert report.config_mismatch == ["count"]
+    assert report.count_repaired
+    assert lsh.verify().ok
+
+
+def test_a_changed_configuration_is_reported_but_never_rewritten(lsh, redis_client, prefix):
+    config = KeySpace(prefix).config
+    redis_client.hset(config, "rows_per_band", 5)
+    redis_client.set(KeySpace(prefix).model, b"not planes")
+    assert lsh.verify(repair=True).config_mismatch == ["rows_per_band", "model"]
+    assert redis_client.hget(config, "rows_per_band") == b"5"
+
+
+def test_a_malformed_reverse_entry_is_dropped_with_its_memberships(lsh, redis_client, prefix):
+    keys = KeySpace(prefix)
+    buckets = entry(redis_client, prefix, 8)
+    redis_client.hset(keys.reverse(8), "8", b"xy")
+    report = lsh.verify(repair=True)
+    assert report.malformed_entries == ["r0/8"]
+    assert report.members_without_entry == [8]
+    assert not any(redis_client.sismember(bucket, 8) for bucket in buckets)
+    assert lsh.verify().ok
+    assert lsh.stats()["num_indexed"] == len(IDS) - 1
+
+
+def test_an_entry_filed_under_the_wrong_chunk_is_malformed(lsh, redis_client, prefix):
+    keys = KeySpace(prefix)
+    sigs = redis_client.hget(keys.reverse(10), "10")
+    redis_client.hset(keys.reverse(500), "10", sigs)
+    report = lsh.verify()
+    assert report.malformed_entries == ["r3/10"]
+
+
+def test_keys_lshrs_did_not_write_are_reported_and_left_alone(lsh, redis_client, prefix):
+    stranger = KeySpace(prefix).root + b"somebody-elses"
+    wrong_type = KeySpace(prefix).reverse(0) + b"0"
+    redis_client.set(stranger, "x")
+    redis_client.set(wrong_type, "y")
+    report = lsh.verify(repair=True)
+    assert report.unknown_keys == sorted([stranger.decode(), wrong_type.decode()])
+    assert redis_client.mget(stranger, wrong_type) == [b"x", b"y"]
+
+
+def test_an_empty_or_cleared_index_is_consistent(lsh):
+    lsh.clear()
+    assert lsh.verify().ok
+
+
+def test_buckets_without_a_configuration_are_reported(lsh, redis_client, prefix):
+    redis_client.delete(KeySpace(prefix).config)
+    assert lsh.verify().config_mismatch == ["cfg"]
+
+
+def test_one_key_per_call_finds_the_same_problems(lsh, redis_client, prefix):
+    redis_client.srem(entry(redis_client, prefix, 12)[3], 12)
+    redis_client.sadd(entry(redis_client, prefix, 14)[0], 1001)
+    args = (lsh.hasher.fingerprint, lsh.hasher.config_fields(), lsh.hasher.model_blob())
+    small = verify_index(lsh.storage, *args, keys_per_call=1)
+    large = verify_index(lsh.storage, *args, keys_per_call=100_000)
+    assert small == large
+    assert small.problem_ids() == [12, 1001]
+
+
+def test_a_prefix_with_glob_characters_checks_only_its_own_keys(redis_url, redis_client):
+    glob, plain = "verify-gl*b", "verify-glob"
+    try:
+        index = build(redis_url, glob)
+        other = build(redis_url, plain)
+        redis_client.sadd(entry(redis_client, plain, 2)[0], 999)
+        report = index.verify(repair=True)
+        assert report.ok
+        assert report.actual_count == len(IDS)
+        assert redis_client.sismember(entry(redis_client, plain, 2)[0], 999)
+        assert other.verify().members_without_entry == [999]
+    finally:
+        delete_prefix(redis_client, glob)
+        delete_prefix(redis_client, plain)
+
+
+def test_bad_keys_per_call_is_a_value_error(lsh):
+    with pytest.raises(ValueError, match="keys_per_call"):
+        verify_index(lsh.storage, lsh.hasher.fingerprint, {}, keys_per_call=0)
+
+
+def test_verify_works_with_decoded_responses(redis_url, prefix):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    lsh = LSHRS(
+        dim=DIM,
+        num_bands=4,
+        rows_per_band=6,
+        redis_prefix=prefix,
+        redis_url=redis_url,
+        decode_responses=True,
+    )
+    lsh.index(IDS, vectors(IDS))
+    client.sadd(KeySpace(prefix).root.decode() + "stranger", "x")
+    report = lsh.verify()
+    assert report.unknown_keys == [KeySpace(prefix).root.decode() + "stranger"]
+    assert report.actual_count == len(IDS)
+    client.close()
+    lsh.close()
+
+
+def test_the_vector_store_and_semantic_ids_beside_the_index_are_known(
+    redis_url, prefix, demo_parquet
+):
+    import pyarrow.parquet as pq
+
+    from lshrs import KMeansHasher
+    from lshrs.vector_store import RedisVectorStore
+
+    table = pq.read_table(demo_parquet)
+    ids = table.column("id").to_numpy()[:400]
+    data = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, 384)[:400]
+    hasher = KMeansHasher.fit(data, nlist=16, iterations=3, backend="numpy")
+    lsh = LSHRS(dim=384, hasher=hasher, redis_url=redis_url, redis_prefix=prefix)
+    lsh.index(ids, data)
+    RedisVectorStore(lsh.storage, dim=384).put(ids, data)
+    lsh.assign_semantic_ids(ids[:20], data[:20])
+    report = lsh.verify()
+    assert report.ok and report.unknown_keys == []
