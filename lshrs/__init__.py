@@ -5,6 +5,7 @@ LSH buckets in Redis, updated and read by atomic Lua scripts, and reranks candid
 by exact cosine similarity.
 """
 
+from lshrs.corpus import CorpusConfig, corpus_config
 from lshrs.hashing import HashSignatures, LSHHasher
 from lshrs.index import LSHRS
 from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
@@ -16,11 +17,13 @@ __version__ = "0.1.0"
 __all__ = [
     "LSHRS",
     "BucketOperation",
+    "CorpusConfig",
     "HashSignatures",
     "LSHHasher",
     "RedisStorage",
     "__version__",
     "compute_collision_probability",
+    "corpus_config",
     "cosine_similarity",
     "get_optimal_config",
     "l2_norm",
