@@ -9,7 +9,7 @@ expected corpus size, so that an average bucket holds about
 multi-probe queries and a rerank depth proportional to the corpus.
 
 The defaults were measured on real sentence embeddings (debian-minilm, 59,504 x
-384, all-MiniLM-L6-v2): with a centred hasher they reach recall@10 0.95 while
+384, all-MiniLM-L6-v2): with a centred hasher they reach recall@10 0.92 while
 reranking 4% of the corpus (``docs/benchmarks.md`` has the run and its command).
 """
 
@@ -27,7 +27,9 @@ from lshrs.validation import as_vectors
 
 TARGET_BUCKET_SIZE = 64
 """Ids an average bucket should hold: ``rows_per_band = log2(size / 64)``."""
-DEFAULT_BANDS = 128
+DEFAULT_BANDS = 64
+PROBES_PER_BAND = 3
+"""Extra probes per band: each band's next three most likely buckets, on average."""
 DEFAULT_RERANK_FRACTION = 0.04
 DEFAULT_MAX_RERANK = 3000
 MIN_RERANK = 100
@@ -69,7 +71,7 @@ class CorpusConfig:
             >>> sample = np.random.default_rng(0).standard_normal((100, 8))
             >>> kwargs = config.index_kwargs(sample)
             >>> kwargs["hasher"].rows_per_band, kwargs["extra_probes"]
-            (10, 128)
+            (10, 192)
         """
         vectors = as_vectors(sample, np.asarray(sample).shape[-1], "sample")
         center = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -99,13 +101,13 @@ def corpus_config(
 
     ``rows_per_band = round(log2(expected_size / TARGET_BUCKET_SIZE))`` (4 to 32),
     so buckets stay near 64 ids however large the corpus grows; ``extra_probes =
-    num_bands`` (each band's next most likely bucket, on average);
+    3 * num_bands`` (each band's next three most likely buckets, on average);
     ``rerank_candidates = rerank_fraction * expected_size`` within
     ``[100, max_rerank]``.
 
     ``num_bands`` is the memory/recall budget: each band costs one set membership
-    (about 5 bytes of Redis) and one bucket read per query. 128 bands reach
-    recall@10 0.95 on debian-minilm; 16 bands fit 200 bytes per vector at 1M.
+    (about 5 bytes of Redis) and four bucket reads per query. 64 bands reach
+    recall@10 0.92 on debian-minilm; 16 bands fit 200 bytes per vector at 1M.
 
     Args:
         expected_size: how many vectors the index will hold.
@@ -121,7 +123,7 @@ def corpus_config(
 
     Example:
         >>> corpus_config(59_504)
-        CorpusConfig(num_bands=128, rows_per_band=10, extra_probes=128, rerank_candidates=2381)
+        CorpusConfig(num_bands=64, rows_per_band=10, extra_probes=192, rerank_candidates=2381)
         >>> corpus_config(6_400_000, num_bands=16).rows_per_band
         17
     """
@@ -133,5 +135,8 @@ def corpus_config(
     rows = min(32, max(4, round(math.log2(max(size, 1) / TARGET_BUCKET_SIZE))))
     rerank = min(cap, max(MIN_RERANK, math.ceil(rerank_fraction * size)))
     return CorpusConfig(
-        num_bands=bands, rows_per_band=rows, extra_probes=bands, rerank_candidates=rerank
+        num_bands=bands,
+        rows_per_band=rows,
+        extra_probes=PROBES_PER_BAND * bands,
+        rerank_candidates=rerank,
     )

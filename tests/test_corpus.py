@@ -71,9 +71,9 @@ def test_rerank_depth_follows_the_corpus_within_bounds():
     assert corpus_config(10_000_000, max_rerank=500).rerank_candidates == 500
 
 
-def test_probes_default_to_one_per_band():
+def test_probes_default_to_three_per_band():
     config = corpus_config(100_000, num_bands=24)
-    assert (config.num_bands, config.extra_probes) == (24, 24)
+    assert (config.num_bands, config.extra_probes) == (24, 72)
 
 
 @pytest.mark.parametrize(
