@@ -43,6 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         "store (default: the private pgvector server, when installed)",
     )
     parser.add_argument("--name", default=None, help="results file name (default: full/quick)")
+    parser.add_argument(
+        "--redis-config",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra redis-server setting for the private server, e.g. "
+        "set-max-intset-entries=8192 (repeatable)",
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="write only the JSON (leave docs/benchmarks.md and the plot)",
+    )
     args = parser.parse_args(argv)
     name = args.name or ("quick" if args.quick else "full")
     started = time.time()
@@ -52,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks " + " ".join(argv or sys.argv[1:]),
     }
     with contextlib.ExitStack() as stack:
-        redis_url = stack.enter_context(private_redis())
+        settings = [
+            part
+            for item in args.redis_config
+            for part in ("--" + item.split("=", 1)[0], item.split("=", 1)[1])
+        ]
+        results["redis_config"] = args.redis_config
+        redis_url = stack.enter_context(private_redis(*settings))
         pg = args.pg
         pgvector = None
         if not args.quick and pgserver_bin() is not None:
@@ -67,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {path} ({results['wall_s']} s)")
-    if not args.quick:
+    if not args.quick and not args.no_report:
         report.write(results, RESULTS)
     if "minilm" in results:
         recall = results["minilm"]["chosen"]["top_p"][0]["recall_at_10"]

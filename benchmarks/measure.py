@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -72,6 +73,7 @@ def machine() -> dict[str, Any]:
         .split(" ")[0]
     )
     return {
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "cpu": cpu,
         "memory": memory,
         "python": platform.python_version(),

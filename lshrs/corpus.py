@@ -107,7 +107,8 @@ def corpus_config(
 
     ``num_bands`` is the memory/recall budget: each band costs one set membership
     (about 5 bytes of Redis) and four bucket reads per query. 64 bands reach
-    recall@10 0.92 on debian-minilm; 16 bands fit 200 bytes per vector at 1M.
+    recall@10 0.92 on debian-minilm; 16 bands take 135 bytes of Redis per vector
+    at 1M x 768 (with ``set-max-intset-entries 8192``, see docs/benchmarks.md).
 
     Args:
         expected_size: how many vectors the index will hold.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,13 @@ def as_codes(
     codes[:, 1] = band_numbers & 0xFF
     codes[:, 2:] = signatures
     return list(codes.view(f"V{2 + width}").ravel().tolist())
+
+
+@cache
+def _flip_subsets(width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Every non-empty subset of ``width`` bits as a 0/1 row, and its float32 transpose."""
+    subsets = (np.arange(1, 1 << width)[:, None] >> np.arange(width)) & 1
+    return subsets, np.ascontiguousarray(subsets.T, dtype=np.float32)
 
 
 @register_scheme
@@ -241,8 +249,8 @@ class LSHHasher:
         width = min(self.rows_per_band, MAX_PROBE_BITS, max(1, extra_probes))
         order = np.argsort(margins, axis=1, kind="stable")[:, :width]
         nearest = np.take_along_axis(margins, order, axis=1) ** 2
-        subsets = (np.arange(1, 1 << width)[:, None] >> np.arange(width)) & 1
-        scores = nearest @ subsets.T.astype(np.float32)
+        subsets, subsets_t = _flip_subsets(width)
+        scores = nearest @ subsets_t
         take = min(extra_probes, scores.size)
         chosen = np.argpartition(scores, take - 1, axis=None)[:take]
         chosen = chosen[np.argsort(scores.ravel()[chosen], kind="stable")]
