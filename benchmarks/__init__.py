@@ -1,0 +1,1 @@
+"""The lshrs benchmark suite: ``python -m benchmarks`` (see ``docs/benchmarks.md``)."""

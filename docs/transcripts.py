@@ -37,12 +37,16 @@ TRANSCRIPTS: dict[str, list[str]] = {
         'HGETALL "{{demo}}:r0"',
         'EVALSHA {insert} 1 "{{demo}}:" "fp-1" 1 5 "\\x01\\x02" 2 "\\x00\\x00\\x01" 1 5 '
         '"\\x00\\x01\\x02" 1 5',
+        'EVALSHA {insert} 1 "{{demo}}:" "fp-1" 1 8 "\\x01\\x02" *',
         'EVALSHA {insert} 1 "{{demo}}:" "fp-1" 1 5 "\\x01" 0',
     ],
     "query": [
         'EVALSHA {query} 1 "{{demo}}:" "fp-1" 10 "\\x00\\x00\\x01" "\\x00\\x01\\x02"',
         'EVALSHA {query} 1 "{{demo}}:" "fp-1" 1 "\\x00\\x00\\x01" "\\x00\\x01\\x03"',
         'EVALSHA {query} 1 "{{demo}}:" "fp-2" 10 "\\x00\\x00\\x01"',
+    ],
+    "gather": [
+        'EVALSHA {gather} 1 "{{demo}}:" "fp-1" "\\x00\\x00\\x01" "\\x00\\x01\\x02"',
     ],
     "move": [
         'EVALSHA {move} 1 "{{demo}}:" "fp-1" 5 1 "\\x03"',
@@ -75,7 +79,10 @@ def run(port: int, command: str) -> str:
             check=True,
         )
         return f"{command}\n{out.stdout.decode().strip()}"
-    shas = {name: sha_of(name) for name in ("init", "insert", "delete", "query", "move", "clear")}
+    shas = {
+        name: sha_of(name)
+        for name in ("init", "insert", "delete", "query", "gather", "move", "clear")
+    }
     line = command.format(**shas)
     out = subprocess.run(
         ["redis-cli", "--no-raw", "-p", str(port)],
@@ -87,7 +94,7 @@ def run(port: int, command: str) -> str:
 
 
 def render(port: int) -> dict[str, str]:
-    for name in ("init", "insert", "delete", "query", "move", "clear"):
+    for name in ("init", "insert", "delete", "query", "gather", "move", "clear"):
         subprocess.run(
             ["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
             input=(LUA / f"{name}.lua").read_bytes(),

@@ -5,6 +5,7 @@ LSH buckets in Redis, updated and read by atomic Lua scripts, and reranks candid
 by exact cosine similarity.
 """
 
+from lshrs.corpus import CorpusConfig, corpus_config
 from lshrs.hashing import HashSignatures, LSHHasher
 from lshrs.index import LSHRS
 from lshrs.ivf import KMeansHasher
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LSHRS",
     "BucketOperation",
+    "CorpusConfig",
     "HashSignatures",
     "KMeansHasher",
     "LSHHasher",
@@ -26,6 +28,7 @@ __all__ = [
     "RedisStorage",
     "__version__",
     "compute_collision_probability",
+    "corpus_config",
     "cosine_similarity",
     "get_optimal_config",
     "iter_parquet_vectors",

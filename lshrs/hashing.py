@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,13 @@ def as_codes(
     return list(codes.view(f"V{2 + width}").ravel().tolist())
 
 
+@cache
+def _flip_subsets(width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Every non-empty subset of ``width`` bits as a 0/1 row, and its float32 transpose."""
+    subsets = (np.arange(1, 1 << width)[:, None] >> np.arange(width)) & 1
+    return subsets, np.ascontiguousarray(subsets.T, dtype=np.float32)
+
+
 @register_scheme
 class LSHHasher:
     """Random-projection LSH: ``rows_per_band`` hyperplane bits per band.
@@ -57,6 +66,12 @@ class LSHHasher:
         rows_per_band: bits per band, 1 to 64.
         dim: vector dimension.
         seed: random seed of the planes.
+        center: optional shape ``(dim,)`` point subtracted from every vector before
+            projecting, usually the corpus mean (see :func:`lshrs.corpus.corpus_config`).
+            Real embeddings share a common direction, so uncentred planes split them
+            unevenly: a few huge buckets and many empty ones. Centring balances the
+            buckets. The centre is part of the configuration: the fingerprint names
+            its digest, and it is stored in the Redis model blob and in saved models.
 
     Example:
         >>> import numpy as np
@@ -68,7 +83,15 @@ class LSHHasher:
 
     scheme = "hyperplane"
 
-    def __init__(self, num_bands: int, rows_per_band: int, dim: int, seed: int = 42) -> None:
+    def __init__(
+        self,
+        num_bands: int,
+        rows_per_band: int,
+        dim: int,
+        seed: int = 42,
+        *,
+        center: npt.ArrayLike | None = None,
+    ) -> None:
         for name, value, low, high in (
             ("num_bands", num_bands, 1, 65535),
             ("rows_per_band", rows_per_band, 1, 64),
@@ -93,18 +116,37 @@ class LSHHasher:
         planes = np.random.RandomState(self.seed).standard_normal((bits, self.dim))
         self.planes: npt.NDArray[np.float32] = np.ascontiguousarray(planes, dtype=np.float32)
         self._planes_t = np.ascontiguousarray(self.planes.T)
+        self.center: npt.NDArray[np.float32] | None = None
+        self._offset: npt.NDArray[np.float32] | None = None
+        if center is not None:
+            point = np.asarray(center, dtype=np.float32)
+            if point.shape != (self.dim,) or not np.isfinite(point).all():
+                raise ValueError(
+                    f"center must be a finite vector of shape ({self.dim},), got shape "
+                    f"{point.shape}; pass e.g. the corpus mean, vectors.mean(axis=0)"
+                )
+            self.center = np.ascontiguousarray(point)
+            self._offset = self.center @ self._planes_t
+
+    @property
+    def center_digest(self) -> str | None:
+        """First 16 hex digits of the SHA-256 of the centre's float32-le bytes."""
+        if self.center is None:
+            return None
+        return hashlib.sha256(self.center.astype("<f4").tobytes()).hexdigest()[:16]
 
     @property
     def fingerprint(self) -> str:
         """Names the configuration exactly; stored in Redis and checked on every write."""
-        return (
+        name = (
             f"lshrs/{FORMAT_VERSION} {self.scheme} dim={self.dim} bands={self.num_bands} "
             f"rows={self.rows_per_band} seed={self.seed}"
         )
+        return name if self.center is None else f"{name} center={self.center_digest}"
 
     def config_fields(self) -> dict[str, str]:
         """The configuration as stored in the index's ``cfg`` hash."""
-        return {
+        fields = {
             "format_version": str(FORMAT_VERSION),
             "scheme": self.scheme,
             "dim": str(self.dim),
@@ -114,28 +156,50 @@ class LSHHasher:
             "seed": str(self.seed),
             "model_layout": "float32-le planes, row-major (num_bands*rows_per_band, dim)",
         }
+        if self.center is not None:
+            fields["center"] = str(self.center_digest)
+            fields["model_layout"] += ", then float32-le center (dim,)"
+        return fields
 
     def to_model(self) -> dict[str, Any]:
         """The parameters that regenerate this hasher (planes come from the seed)."""
-        return {
+        model: dict[str, Any] = {
             "num_bands": self.num_bands,
             "rows_per_band": self.rows_per_band,
             "dim": self.dim,
             "seed": self.seed,
         }
+        if self.center is not None:
+            model["center"] = [float(x) for x in self.center]
+        return model
 
     @classmethod
     def from_model(cls, model: dict[str, Any]) -> LSHHasher:
         """The hasher :meth:`to_model` describes."""
-        return cls(model["num_bands"], model["rows_per_band"], model["dim"], model["seed"])
+        return cls(
+            model["num_bands"],
+            model["rows_per_band"],
+            model["dim"],
+            model["seed"],
+            center=model.get("center"),
+        )
 
     def model_blob(self) -> bytes:
-        """The planes as stored in Redis, for clients in other languages."""
-        return self.planes.astype("<f4").tobytes()
+        """The planes (then the centre, if any) as stored in Redis, for clients in
+        other languages."""
+        blob = self.planes.astype("<f4").tobytes()
+        return blob if self.center is None else blob + self.center.astype("<f4").tobytes()
 
     def project(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Dot products with every plane: shape ``(n, num_bands * rows_per_band)``."""
+        """Dot products of ``vectors - center`` with every plane: shape
+        ``(n, num_bands * rows_per_band)``.
+
+        The centre is subtracted after the product (``v @ P - center @ P``), so
+        centring costs one row subtraction, not a copy of the batch.
+        """
         projected: npt.NDArray[np.float32] = vectors @ self._planes_t
+        if self._offset is not None:
+            projected -= self._offset
         return projected
 
     def hash_batch(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
@@ -185,8 +249,8 @@ class LSHHasher:
         width = min(self.rows_per_band, MAX_PROBE_BITS, max(1, extra_probes))
         order = np.argsort(margins, axis=1, kind="stable")[:, :width]
         nearest = np.take_along_axis(margins, order, axis=1) ** 2
-        subsets = (np.arange(1, 1 << width)[:, None] >> np.arange(width)) & 1
-        scores = nearest @ subsets.T.astype(np.float32)
+        subsets, subsets_t = _flip_subsets(width)
+        scores = nearest @ subsets_t
         take = min(extra_probes, scores.size)
         chosen = np.argpartition(scores, take - 1, axis=None)[:take]
         chosen = chosen[np.argsort(scores.ravel()[chosen], kind="stable")]

@@ -614,7 +614,8 @@ class LSHRS:
         """Save the configuration as a small JSON file.
 
         Only ``dim``, ``seed`` and the band configuration are needed: the planes are
-        regenerated from them on load. No password is written.
+        regenerated from them on load (a centred hasher's centre is written too, as
+        ``scheme_model``). No password is written.
 
         Example:
             >>> lsh.save_to_disk(tmp_path / "model.lsh")
@@ -634,7 +635,7 @@ class LSHRS:
             "rerank_candidates": self.rerank_candidates,
             **self._redis_settings,
         }
-        if not isinstance(self.hasher, LSHHasher):
+        if not isinstance(self.hasher, LSHHasher) or self.hasher.center is not None:
             model["scheme_model"] = self.hasher.to_model()
         Path(path).write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
 

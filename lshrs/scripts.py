@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 from redis.commands.core import Script
 
-SCRIPT_NAMES = ("init", "insert", "delete", "query", "move", "clear")
+SCRIPT_NAMES = ("init", "insert", "delete", "query", "move", "clear", "gather")
 
 
 def _lua_dir() -> Path:
@@ -40,9 +40,18 @@ class Scripts:
     query: Script
     move: Script
     clear: Script
+    gather: Script
 
     def all(self) -> tuple[Script, ...]:
-        return (self.init, self.insert, self.delete, self.query, self.move, self.clear)
+        return (
+            self.init,
+            self.insert,
+            self.delete,
+            self.query,
+            self.move,
+            self.clear,
+            self.gather,
+        )
 
     @classmethod
     def register(cls, client: redis.Redis) -> Scripts:

@@ -20,6 +20,8 @@ from lshrs.validation import as_ids
 MAX_UNPACK = 7000
 """Arguments per Lua ``unpack``; larger calls are split by the scripts or by us."""
 DELETE_IDS_PER_CALL = 5000
+MIN_GROUP_SIZE = 2
+"""Average ids per bucket in one insert call from which grouping them pays."""
 CLEAR_SCAN_COUNT = 1000
 
 _SCRIPT_ERROR = re.compile(r"(LSHRS_[A-Z_]+) ?(.*)", re.DOTALL)
@@ -52,8 +54,12 @@ def encode_insert(
 ) -> list[Any]:
     """ARGV of one insert call (see ``lua/insert.lua``), built without per-id loops.
 
-    Ids are sorted so that ids sharing a reverse-index hash are adjacent, and the
-    memberships are grouped by bucket so one SADD serves every id of a bucket.
+    Ids are sorted so that ids sharing a reverse-index hash are adjacent. When the
+    call's ids share buckets (at least :data:`MIN_GROUP_SIZE` per bucket on average,
+    judged on band 0), the memberships are grouped by bucket so one SADD serves
+    every id of a bucket; otherwise the call ends with ``"*"`` and the script
+    derives each membership from the signatures, which saves three arguments per
+    membership.
 
     Args:
         fingerprint: the index configuration's fingerprint.
@@ -66,13 +72,16 @@ def encode_insert(
     signatures = np.ascontiguousarray(signatures[order])
 
     id_list = ids.astype(np.bytes_).tolist()
-    id_bytes = np.empty(n, dtype=object)
-    id_bytes[:] = id_list
     blob = f"V{num_bands * width}"
     pairs: list[Any] = [None] * (2 * n)
     pairs[0::2] = id_list
     pairs[1::2] = signatures.reshape(n, num_bands * width).view(blob).ravel().tolist()
+    first_band = np.unique(signatures[:, 0].view(f"V{width}").ravel()).size
+    if n < MIN_GROUP_SIZE * first_band:
+        return [fingerprint, n, *pairs, "*"]
 
+    id_bytes = np.empty(n, dtype=object)
+    id_bytes[:] = id_list
     codes = np.empty((n, num_bands, 2 + width), dtype=np.uint8)
     bands = np.arange(num_bands)
     codes[:, :, 0] = bands >> 8
@@ -102,6 +111,37 @@ def encode_insert(
     section[headers + 1] = sizes.astype(np.bytes_).tolist()
     section[is_member] = id_bytes[by_bucket // num_bands]
     return [fingerprint, n, *pairs, groups, *section.tolist()]
+
+
+def count_collisions(
+    members: bytes | str, limit: int
+) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Rank ids by how often they appear in ``lua/gather.lua``'s reply.
+
+    Args:
+        members: space-separated decimal ids, one occurrence per bucket holding
+            the id (bytes, or str from a ``decode_responses`` client).
+        limit: how many ids to return at most.
+
+    Returns:
+        ``(total, ids, counts)``: the number of distinct ids, and the best ``limit``
+        of them (int64 arrays), most appearances first, ties by smaller id.
+
+    Example:
+        >>> count_collisions(b"5 7 7 9 5", 2)
+        (3, array([5, 7]), array([2, 2]))
+    """
+    ids, counts = np.unique(np.fromstring(members, dtype=np.int64, sep=" "), return_counts=True)
+    total = ids.size
+    if limit <= 0:
+        return total, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    if limit < total:
+        # Keep every id whose count reaches the limit-th best, then order those.
+        threshold = np.partition(counts, total - limit)[total - limit]
+        keep = counts >= threshold
+        ids, counts = ids[keep], counts[keep]
+    order = np.lexsort((ids, -counts))[:limit]
+    return total, ids[order], counts[order].astype(np.int64)
 
 
 class RedisStorage:
@@ -294,6 +334,10 @@ class RedisStorage:
     ) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Collision-counted candidates of these bucket codes, in one round trip.
 
+        One call of ``lua/gather.lua`` reads the buckets; the collisions are counted
+        here, in numpy, so Redis spends its time only on reading (see the script's
+        header). Same result as ``lua/query.lua``.
+
         Returns:
             ``(total, ids, counts)``: the number of distinct candidates, and the best
             ``limit`` of them (int64 arrays), most collisions first, ties by id.
@@ -301,12 +345,8 @@ class RedisStorage:
         fingerprint = self.fingerprint or self._fingerprint_or_none()
         if fingerprint is None:
             return 0, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        total, ids, counts = self._run(self.scripts.query, [fingerprint, limit, *codes])
-        return (
-            int(total),
-            np.array(ids, dtype=np.int64),
-            np.array(counts, dtype=np.int64),
-        )
+        members = self._run(self.scripts.gather, [fingerprint, *codes])
+        return count_collisions(members, limit)
 
     def _fingerprint_or_none(self) -> str | None:
         try:

@@ -4,6 +4,7 @@
   Synopsis
     EVALSHA <sha> 1 <root> <fingerprint> <n> <id> <sigs> [<id> <sigs> ...]
             <g> <code> <m> <id> [<id> ...] [<code> <m> <id> [<id> ...] ...]
+    EVALSHA <sha> 1 <root> <fingerprint> <n> <id> <sigs> [<id> <sigs> ...] *
 
   Atomic per call: every id in the call is indexed in all its bands, or (on any
   error) nothing is written. An id inserted again with the same signatures changes
@@ -20,9 +21,13 @@
   ARGV[2]  n: number of (id, sigs) pairs that follow. Ids must be distinct.
   ARGV[3..2+2n]  id: decimal integer in [0, 2^53), no sign or leading zeros.
            sigs: the id's band signatures, num_bands * sig_bytes bytes, band 0 first.
-  then     g: number of bucket groups, each: <code> <m> and m ids. The groups must
-           list exactly the n * num_bands memberships the pairs imply (a client
-           groups them by bucket so one SADD serves many ids).
+  then     either g: number of bucket groups, each: <code> <m> and m ids. The groups
+           must list exactly the n * num_bands memberships the pairs imply (a client
+           groups them by bucket so one SADD serves many ids);
+           or the single argument "*": every id joins, in every band, the bucket
+           its sigs name (one SADD per membership, keys derived from the sigs).
+           Grouping pays when the call's ids share buckets (small rows_per_band);
+           otherwise "*" saves three arguments per membership.
 
   Reply    integer: how many of the ids were new to the index.
   Errors   LSHRS_NO_CONFIG <root>                    the index does not exist (run init)
@@ -73,19 +78,25 @@ for i = 1, n do
   chunk_of[i] = math.floor(id / CHUNK)
 end
 local groups_at = 3 + 2 * n
-local g = tonumber(ARGV[groups_at])
-if g == nil then return bad('group count') end
-local pos, members = groups_at + 1, 0
-for _ = 1, g do
-  local m = tonumber(ARGV[pos + 1])
-  if #ARGV[pos] ~= 2 + width or m == nil or m < 1 or pos + 1 + m > #ARGV then
-    return bad('bucket group at argument ' .. pos)
+local from_sigs = ARGV[groups_at] == '*'
+local g = 0
+if from_sigs then
+  if #ARGV ~= groups_at then return bad('nothing may follow "*"') end
+else
+  g = tonumber(ARGV[groups_at])
+  if g == nil then return bad('group count') end
+  local pos, members = groups_at + 1, 0
+  for _ = 1, g do
+    local m = tonumber(ARGV[pos + 1])
+    if #ARGV[pos] ~= 2 + width or m == nil or m < 1 or pos + 1 + m > #ARGV then
+      return bad('bucket group at argument ' .. pos)
+    end
+    members = members + m
+    pos = pos + 2 + m
   end
-  members = members + m
-  pos = pos + 2 + m
-end
-if members ~= n * num_bands or pos ~= #ARGV + 1 then
-  return bad('groups must hold exactly n * num_bands memberships')
+  if members ~= n * num_bands or pos ~= #ARGV + 1 then
+    return bad('groups must hold exactly n * num_bands memberships')
+  end
 end
 
 local band_key = {}
@@ -127,8 +138,18 @@ while i <= n do
   i = j + 1
 end
 
--- Buckets, one variadic SADD per group (sliced: Lua's unpack has a stack limit).
-pos = groups_at + 1
+-- Buckets: one SADD per membership from the sigs, or one variadic SADD per group
+-- (sliced: Lua's unpack has a stack limit).
+if from_sigs then
+  for k = 1, n do
+    local id, sigs = ARGV[1 + 2 * k], ARGV[2 + 2 * k]
+    for b = 0, num_bands - 1 do
+      local first = b * width + 1
+      rcall('SADD', band_key[b] .. string.sub(sigs, first, first + width - 1), id)
+    end
+  end
+end
+local pos = groups_at + 1
 for _ = 1, g do
   local key = root .. 'b' .. ARGV[pos]
   local last = pos + 1 + tonumber(ARGV[pos + 1])

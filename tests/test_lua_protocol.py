@@ -150,3 +150,49 @@ def test_cli_reads_what_python_wrote(cli, each_redis_url):
         assert ids == lsh.get_top_k(data[3], topk=5)
     finally:
         lsh.clear()
+
+
+def test_gather_returns_each_buckets_members_in_code_order(cli, root):
+    cli.evalsha("init", root, "fp", "", "num_bands", 2, "sig_bytes", 1)
+    cli.evalsha(
+        "insert",
+        root,
+        "fp",
+        2,
+        5,
+        b"\x01\x02",
+        6,
+        b"\x01\x03",
+        3,
+        b"\x00\x00\x01",
+        2,
+        5,
+        6,
+        b"\x00\x01\x02",
+        1,
+        5,
+        b"\x00\x01\x03",
+        1,
+        6,
+    )
+    reply = cli.evalsha("gather", root, "fp", b"\x00\x01\x03", b"\x00\x00\x09", b"\x00\x00\x01")
+    assert reply[0] in ("6 5 6", "6 6 5")
+    mismatch = cli.evalsha("gather", root, "other", b"\x00\x00\x01")
+    assert mismatch[0].startswith("LSHRS_CONFIG_MISMATCH fp | other")
+
+
+def test_insert_star_form_derives_memberships_from_the_signatures(cli, root):
+    cli.evalsha("init", root, "fp", "", "num_bands", 2, "sig_bytes", 1)
+    assert cli.evalsha("insert", root, "fp", 2, 5, b"\x01\x02", 6, b"\x01\x03", "*") == ["2"]
+    assert cli.evalsha("query", root, "fp", 10, b"\x00\x00\x01", b"\x00\x01\x03") == [
+        "2",
+        "6",
+        "5",
+        "2",
+        "1",
+    ]
+    # moving 6 with the "*" form leaves its old bucket
+    assert cli.evalsha("insert", root, "fp", 1, 6, b"\x04\x03", "*") == ["0"]
+    assert cli.evalsha("query", root, "fp", 10, b"\x00\x00\x01") == ["1", "5", "1"]
+    bad = cli.evalsha("insert", root, "fp", 1, 7, b"\x01\x02", "*", "extra")
+    assert bad[0].startswith("LSHRS_BAD_ARGUMENT")

@@ -1,0 +1,103 @@
+"""Run the benchmark suite: ``python -m benchmarks [--quick] [--scale N]``.
+
+Full run: debian-minilm (lshrs, the naive client, exact numpy, FAISS, pgvector, the
+rerank stores) and the streamed synthetic scale set; writes
+``benchmarks/results/<name>.json``, ``docs/benchmarks.md`` tables and the plot.
+``--quick`` (CI, under two minutes) runs only lshrs' chosen configuration and the
+starting point on debian-minilm, and exits 1 when recall@10 falls below its floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import minilm, report, scale
+from benchmarks.measure import machine
+from benchmarks.servers import pgserver_bin, private_postgres, private_redis
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RECALL_FLOOR = 0.90
+"""recall@10 of the chosen configuration on debian-minilm below which the run fails."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="CI mode: < 2 min, recall gate")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1_000_000,
+        help="vectors of the synthetic 768-dim set (0 skips it)",
+    )
+    parser.add_argument("--skip-minilm", action="store_true")
+    parser.add_argument(
+        "--pg",
+        default=None,
+        help="conninfo of a Postgres for the rerank "
+        "store (default: the private pgvector server, when installed)",
+    )
+    parser.add_argument("--name", default=None, help="results file name (default: full/quick)")
+    parser.add_argument(
+        "--redis-config",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra redis-server setting for the private server, e.g. "
+        "set-max-intset-entries=8192 (repeatable)",
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="write only the JSON (leave docs/benchmarks.md and the plot)",
+    )
+    args = parser.parse_args(argv)
+    name = args.name or ("quick" if args.quick else "full")
+    started = time.time()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "quick": args.quick,
+        "command": "python -m benchmarks " + " ".join(argv or sys.argv[1:]),
+    }
+    with contextlib.ExitStack() as stack:
+        settings = [
+            part
+            for item in args.redis_config
+            for part in ("--" + item.split("=", 1)[0], item.split("=", 1)[1])
+        ]
+        results["redis_config"] = args.redis_config
+        redis_url = stack.enter_context(private_redis(*settings))
+        pg = args.pg
+        pgvector = None
+        if not args.quick and pgserver_bin() is not None:
+            pgvector = stack.enter_context(private_postgres())
+            pg = pg or pgvector
+        if not args.skip_minilm:
+            results["minilm"] = minilm.run(redis_url, pg, pgvector, args.quick)
+        if not args.quick and args.scale > 0:
+            results["scale"] = scale.run(redis_url, pg, args.scale)
+    results["wall_s"] = round(time.time() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path} ({results['wall_s']} s)")
+    if not args.quick and not args.no_report:
+        report.write(results, RESULTS)
+    if "minilm" in results:
+        recall = results["minilm"]["chosen"]["top_p"][0]["recall_at_10"]
+        print(
+            f"debian-minilm recall@10 of the chosen configuration: {recall} (floor {RECALL_FLOOR})"
+        )
+        if recall < RECALL_FLOOR:
+            print("FAIL: recall@10 below its floor", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

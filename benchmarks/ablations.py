@@ -1,0 +1,202 @@
+"""Before/after measurements of the engineering changes, in one run:
+``python -m benchmarks.ablations`` (about 2 minutes; writes results/ablations.json).
+
+- query path: collisions counted inside Redis (``lua/query.lua``, the former path)
+  against members gathered as one string (``lua/gather.lua``) and counted in numpy;
+- insert ARGV form: grouped by bucket (the former form, always) against ``"*"``
+  (memberships derived from the signatures);
+- centring: bucket balance and recall of the same configuration with and without
+  the corpus mean subtracted;
+- Redis ``set-max-intset-entries``: memory per vector of the same index at 512
+  (default) and 8192.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from benchmarks.measure import latency_stats
+from benchmarks.minilm import load, redis_memory
+from benchmarks.servers import private_redis
+from lshrs import LSHRS, LSHHasher, corpus_config
+from lshrs.storage import count_collisions, encode_insert
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUERIES = 200
+
+
+def query_paths(url: str, lsh: LSHRS, queries: np.ndarray) -> dict[str, Any]:
+    """Same codes, same limit, both scripts; latency and Redis time per query."""
+    storage = lsh.storage
+    client = redis.Redis.from_url(url)
+    codes = [lsh.hasher.probe_codes(q, lsh.extra_probes) for q in queries]
+    out: dict[str, Any] = {}
+    for name in ("query.lua (count in Redis)", "gather.lua + numpy count"):
+        client.config_resetstat()
+        seconds = []
+        for code in codes:
+            start = time.perf_counter()
+            if name.startswith("query"):
+                storage._run(
+                    storage.scripts.query, [storage.fingerprint, lsh.rerank_candidates, *code]
+                )
+            else:
+                members = storage._run(storage.scripts.gather, [storage.fingerprint, *code])
+                count_collisions(members, lsh.rerank_candidates)
+            seconds.append(time.perf_counter() - start)
+        stats = client.info("commandstats")["cmdstat_evalsha"]
+        out[name] = {
+            **latency_stats(seconds),
+            "redis_ms_per_query": round(stats["usec_per_call"] / 1000, 3),
+        }
+    client.close()
+    return out
+
+
+def insert_forms(url: str, ids: np.ndarray, vectors: np.ndarray) -> dict[str, Any]:
+    """16 bands x 14 rows (the 1M configuration's buckets) on 59,504 vectors."""
+    hasher = LSHHasher(16, 14, vectors.shape[1], 42, center=vectors.mean(axis=0))
+    signatures = hasher.hash_batch(vectors)
+    client = redis.Redis.from_url(url)
+    out: dict[str, Any] = {}
+    for form in ("grouped", "*"):
+        lsh = LSHRS(vectors.shape[1], hasher=hasher, redis_url=url, redis_prefix=f"form{form}")
+        root, fingerprint = lsh.storage.keys.root, lsh.storage.fingerprint
+        calls = []
+        for first in range(0, ids.size, 1000):
+            args = encode_insert(
+                fingerprint, ids[first : first + 1000], signatures[first : first + 1000]
+            )
+            if form == "grouped" and args[-1] == "*":
+                args = grouped_args(
+                    fingerprint, ids[first : first + 1000], signatures[first : first + 1000]
+                )
+            calls.append(args)
+        client.config_resetstat()
+        start = time.perf_counter()
+        pipe = client.pipeline(transaction=False)
+        for args in calls:
+            lsh.storage.scripts.insert(keys=[root], args=args, client=pipe)
+        pipe.execute()
+        seconds = time.perf_counter() - start
+        usec = client.info("commandstats")["cmdstat_evalsha"]["usec"]
+        out[form] = {
+            "arguments_per_id": round(sum(len(a) for a in calls) / ids.size, 1),
+            "send_and_run_vps": round(ids.size / seconds),
+            "redis_us_per_id": round(usec / ids.size, 1),
+        }
+        lsh.clear()
+        lsh.close()
+    client.close()
+    return out
+
+
+def grouped_args(fingerprint: str, ids: np.ndarray, signatures: np.ndarray) -> list[Any]:
+    """The grouped form (every membership listed under its bucket), which the encoder
+    used for every call before the "*" form existed."""
+    n, bands, _ = signatures.shape
+    order = np.argsort(ids, kind="stable")
+    pairs: list[Any] = []
+    groups: dict[bytes, list[bytes]] = {}
+    for row in order.tolist():
+        index = str(int(ids[row])).encode()
+        pairs += [index, signatures[row].tobytes()]
+        for band in range(bands):
+            code = band.to_bytes(2, "big") + signatures[row, band].tobytes()
+            groups.setdefault(code, []).append(index)
+    section: list[Any] = []
+    for code, members in groups.items():
+        section += [code, len(members), *members]
+    return [fingerprint, n, *pairs, len(groups), *section]
+
+
+def centring(
+    url: str, ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray
+) -> dict[str, Any]:
+    """corpus_config's bands, rows, probes and rerank, with and without the centre."""
+    config = corpus_config(ids.size)
+    out: dict[str, Any] = {}
+    for label, center in (("uncentred", None), ("centred", vectors.mean(axis=0))):
+        hasher = LSHHasher(
+            config.num_bands, config.rows_per_band, vectors.shape[1], 42, center=center
+        )
+        signatures = hasher.hash_batch(vectors)
+        sizes = np.unique(
+            signatures[:, 0].view(f"V{hasher.sig_bytes}").ravel(), return_counts=True
+        )[1]
+        lsh = LSHRS(
+            vectors.shape[1],
+            hasher=hasher,
+            redis_url=url,
+            redis_prefix=label,
+            extra_probes=config.extra_probes,
+            rerank_candidates=config.rerank_candidates,
+            vector_fetch_fn=lambda found: vectors[np.asarray(found)],
+        )
+        lsh.index(ids, vectors)
+        hits, read = [], []
+        for number, query in enumerate(queries):
+            total, _, _ = lsh.storage.query(hasher.probe_codes(query, config.extra_probes), 0)
+            read.append(total)
+            found = [i for i, _ in lsh.query(query, topk=10, topp=1.0)]  # type: ignore[misc]
+            hits.append(len(set(found) & set(truth[number, :10].tolist())) / 10)
+        out[label] = {
+            "recall_at_10": round(float(np.mean(hits)), 4),
+            "distinct_candidates_mean": round(float(np.mean(read))),
+            "band0_largest_bucket": int(sizes.max()),
+            "band0_empty_share": round(1 - sizes.size / 2**hasher.rows_per_band, 3),
+        }
+        lsh.clear()
+        lsh.close()
+    return out
+
+
+def intset_entries(ids: np.ndarray, vectors: np.ndarray) -> dict[str, Any]:
+    """16 x 14 buckets (as at 1M) hold ~4 ids here; 16 x 8 hold ~230, like 1M x 14's
+    largest: memory per vector at Redis's default and at 8192 intset entries."""
+    out: dict[str, Any] = {}
+    for entries in ("512", "8192"):
+        with private_redis("--set-max-intset-entries", entries) as url:
+            before = redis_memory(url)
+            lsh = LSHRS(
+                vectors.shape[1],
+                num_bands=16,
+                rows_per_band=8,
+                redis_url=url,
+                redis_prefix="intset",
+            )
+            lsh.index(ids, vectors)
+            out[f"set-max-intset-entries {entries}"] = {
+                "redis_bytes_per_vector": round((redis_memory(url) - before) / ids.size, 1)
+            }
+            lsh.close()
+    return out
+
+
+def main() -> None:
+    ids, vectors, queries, truth = load()
+    queries, truth = queries[:QUERIES], truth[:QUERIES]
+    results: dict[str, Any] = {"command": "python -m benchmarks.ablations"}
+    with private_redis() as url:
+        kwargs = corpus_config(ids.size).index_kwargs(vectors)
+        lsh = LSHRS(vectors.shape[1], redis_url=url, redis_prefix="ablation", **kwargs)
+        lsh.index(ids, vectors)
+        results["query_path"] = query_paths(url, lsh, queries)
+        lsh.clear()
+        lsh.close()
+        results["insert_form"] = insert_forms(url, ids, vectors)
+        results["centring"] = centring(url, ids, vectors, queries, truth)
+    results["intset_entries"] = intset_entries(ids, vectors)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ablations.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
