@@ -39,11 +39,12 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.minilm import dataset_dir  # noqa: E402
 from lshrs import LSHRS, KMeansHasher, LSHHasher, RQHasher  # noqa: E402
 from lshrs.kmeans import faiss_module  # noqa: E402
 from lshrs.schemes import SignatureScheme  # noqa: E402
 
-DATASET = Path("/work/shared/datasets")
+DATASET = dataset_dir()
 RESULTS = REPO / "benchmarks" / "results" / "learned.json"
 NLIST = 1024
 NPROBES = (1, 2, 4, 8, 12, 16, 18, 20, 24, 32, 48, 64)

@@ -27,10 +27,11 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from benchmarks.minilm import dataset_dir
 from lshrs import LSHRS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
-DATASET = Path("/work/shared/datasets")
+DATASET = dataset_dir()
 
 
 @dataclass
