@@ -51,7 +51,7 @@ class CorpusConfig:
     extra_probes: int
     rerank_candidates: int
 
-    def index_kwargs(self, sample: npt.ArrayLike, seed: int = 42) -> dict[str, LSHHasher | int]:
+    def index_kwargs(self, sample: npt.ArrayLike, seed: int = 42) -> dict[str, Any]:
         """Keyword arguments for :class:`lshrs.LSHRS`: a hasher centred on the mean
         of ``sample``, ``extra_probes`` and ``rerank_candidates``.
 

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from lshrs.corpus import corpus_config
 from lshrs.fetchers import array_fetcher
 from lshrs.index import LSHRS
 
@@ -70,11 +71,8 @@ def run_demo(lsh_kwargs: dict[str, Any], out: TextIO, examples: int = 3) -> Demo
     dim = vectors.shape[1]
     lsh = LSHRS(
         dim=dim,
-        num_bands=DEMO_CONFIG["num_bands"],
-        rows_per_band=DEMO_CONFIG["rows_per_band"],
-        extra_probes=DEMO_CONFIG["extra_probes"],
-        rerank_candidates=DEMO_CONFIG["rerank_candidates"],
         vector_fetch_fn=array_fetcher(ids, vectors),
+        **corpus_config(len(ids)).index_kwargs(vectors),
         **lsh_kwargs,
     )
     lsh.clear()
@@ -114,15 +112,14 @@ def run_demo(lsh_kwargs: dict[str, Any], out: TextIO, examples: int = 3) -> Demo
     return report
 
 
-DEMO_CONFIG = {"num_bands": 32, "rows_per_band": 8, "extra_probes": 32, "rerank_candidates": 400}
-"""The demo's index configuration (5,000 vectors of 384 dims)."""
-
-
 def print_report(report: DemoReport, queries: int, out: TextIO) -> None:
     p50, p95 = np.percentile(report.latencies_ms, [50, 95])
     rows = [
         ("vectors indexed", f"{report.rows:,} x 384 (all-MiniLM-L6-v2, Debian packages)"),
-        ("configuration", ", ".join(f"{k}={v}" for k, v in report.config.items())),
+        (
+            "configuration",
+            "corpus_config: " + ", ".join(f"{k}={v}" for k, v in report.config.items()),
+        ),
         ("ingest", f"{report.ingest_rate:,.0f} vectors/s ({report.ingest_seconds:.2f} s)"),
         ("query latency (top-p rerank)", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"),
         ("recall@10 vs exact search", f"{report.recall_at_10:.3f} over {queries} held-out queries"),

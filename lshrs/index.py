@@ -149,7 +149,10 @@ class LSHRS:
 
         assert num_bands is not None and rows_per_band is not None
         self.dim: int = dim
-        self.num_perm: int = num_perm
+        self.num_perm: int | None = (
+            num_perm if hasher is None or hasattr(hasher, "rows_per_band") else None
+        )
+        """Hash bits in use; None for schemes without bit rows (k-means, RQ)."""
         self.similarity_threshold = float(similarity_threshold)
         self.buffer_size: int = check_positive_int(buffer_size, "buffer_size")  # type: ignore[assignment]
         self.rerank_candidates: int = check_positive_int(  # type: ignore[assignment]

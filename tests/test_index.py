@@ -303,3 +303,12 @@ def test_large_batches_span_several_pipelined_flushes(redis_url, prefix):
     lsh.index(np.arange(5000), data)
     assert lsh.stats()["num_indexed"] == 5000
     assert lsh.get_top_k(data[4321], topk=1) == [4321]
+
+
+def test_stats_of_a_learned_scheme_have_no_bit_count(redis_url, prefix, vectors):
+    from lshrs import KMeansHasher
+
+    hasher = KMeansHasher.fit(vectors, nlist=4, iterations=2, backend="numpy")
+    stats = LSHRS(dim=DIM, hasher=hasher, redis_url=redis_url, redis_prefix=prefix).stats()
+    assert stats["num_perm"] is None and stats["rows_per_band"] is None
+    assert stats["scheme"] == "kmeans"
