@@ -509,6 +509,16 @@ class LSHRS:
         """
         self._flush_buffer()
         return {
+            **self._settings(),
+            "redis_prefix": self.redis_prefix,
+            "fingerprint": self.hasher.fingerprint,
+            "num_indexed": self.storage.count(),
+        }
+
+    def _settings(self) -> dict[str, Any]:
+        """The configuration, as both :meth:`stats` and :meth:`save_to_disk` report it."""
+        return {
+            "scheme": self.hasher.scheme,
             "dim": self.dim,
             "num_perm": self.num_perm,
             "num_bands": self.num_bands,
@@ -516,12 +526,8 @@ class LSHRS:
             "similarity_threshold": self.similarity_threshold,
             "seed": self.seed,
             "buffer_size": self.buffer_size,
-            "redis_prefix": self.redis_prefix,
-            "scheme": self.hasher.scheme,
-            "fingerprint": self.hasher.fingerprint,
             "extra_probes": self.extra_probes,
             "rerank_candidates": self.rerank_candidates,
-            "num_indexed": self.storage.count(),
         }
 
     # -- semantic IDs ----------------------------------------------------------------
@@ -626,16 +632,7 @@ class LSHRS:
         model = {
             "format": MODEL_FORMAT,
             "format_version": FORMAT_VERSION,
-            "scheme": self.hasher.scheme,
-            "dim": self.dim,
-            "num_perm": self.num_perm,
-            "num_bands": self.num_bands,
-            "rows_per_band": self.rows_per_band,
-            "similarity_threshold": self.similarity_threshold,
-            "seed": self.seed,
-            "buffer_size": self.buffer_size,
-            "extra_probes": self.extra_probes,
-            "rerank_candidates": self.rerank_candidates,
+            **self._settings(),
             **self._redis_settings,
         }
         if not isinstance(self.hasher, LSHHasher) or self.hasher.center is not None:
@@ -733,7 +730,7 @@ class LSHRS:
                 "extra_probes",
                 "rerank_candidates",
             )
-            if key in model
+            if model.get(key) is not None
         }
         if "scheme_model" in model and "hasher" not in kwargs:
             params["hasher"] = scheme_from_model(model["scheme"], model["scheme_model"])
