@@ -178,15 +178,16 @@ def faiss_curve(
     base: npt.NDArray[np.float32],
     queries: npt.NDArray[np.float32],
     truth: npt.NDArray[Any],
+    nlist: int = NLIST,
 ) -> tuple[Any, dict[str, Any]]:
     """FAISS IndexIVFFlat (L2 quantizer, unit vectors): the same curve, in process."""
     start = time.perf_counter()
     quantizer = faiss.IndexFlatL2(base.shape[1])
-    index = faiss.IndexIVFFlat(quantizer, base.shape[1], NLIST)
+    index = faiss.IndexIVFFlat(quantizer, base.shape[1], nlist)
     index.train(base)
     train_seconds = time.perf_counter() - start
     index.add(base)
-    sizes = np.array([index.invlists.list_size(i) for i in range(NLIST)])
+    sizes = np.array([index.invlists.list_size(i) for i in range(nlist)])
     points = []
     for nprobe in NPROBES:
         index.nprobe = nprobe
@@ -209,7 +210,7 @@ def faiss_curve(
         )
     return index, {
         "scheme": "faiss-IndexIVFFlat",
-        "fingerprint": f"faiss {faiss.__version__} IndexIVFFlat nlist={NLIST} L2",
+        "fingerprint": f"faiss {faiss.__version__} IndexIVFFlat nlist={nlist} L2",
         "train_seconds": round(train_seconds, 1),
         "curve": points,
     }
@@ -267,6 +268,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="debian-minilm")
     parser.add_argument("--iterations", type=int, default=20, help="Lloyd iterations")
+    parser.add_argument("--nlist", type=int, default=NLIST, help="k-means lists")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
         "--training-rows",
@@ -289,22 +291,23 @@ def main() -> None:
         "dataset": args.dataset,
         "base": base.shape[0],
         "queries": queries.shape[0],
-        "command": "/work/venv/bin/python benchmarks/bench_learned.py",
+        "command": "python benchmarks/bench_learned.py " + " ".join(sys.argv[1:]),
+        "nlist": args.nlist,
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "note": "recall@10 after exact rerank of every candidate; candidates in % of base",
         "schemes": [],
     }
     with private_redis() as url:
-        print(f"training k-means nlist={NLIST} (numpy backend)", flush=True)
+        print(f"training k-means nlist={args.nlist} (numpy backend)", flush=True)
         start = time.perf_counter()
         kmeans = KMeansHasher.fit(
-            base, nlist=NLIST, iterations=args.iterations, backend="numpy", progress=quiet
+            base, nlist=args.nlist, iterations=args.iterations, backend="numpy", progress=quiet
         )
         seconds = round(time.perf_counter() - start, 1)
         runs = [run_scheme(url, "kmeans", kmeans, nprobe_settings(kmeans), data, seconds)]
 
         if faiss is not None:
-            index, faiss_result = faiss_curve(faiss, base, queries, truth)
+            index, faiss_result = faiss_curve(faiss, base, queries, truth, args.nlist)
             report["schemes"].append(faiss_result)
             imported = KMeansHasher.from_faiss(index)
             runs.append(
