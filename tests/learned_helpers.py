@@ -9,8 +9,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow.parquet as pq
 
+from lshrs import LSHRS
 from lshrs.ivf import KMeansHasher
 from lshrs.rq import RQHasher
+from lshrs.schemes import SignatureScheme
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -26,6 +28,21 @@ def demo() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[
         vectors.reshape(table.num_rows, -1).astype(np.float32),
         queries.astype(np.float32),
     )
+
+
+def indexed(hasher: SignatureScheme, redis_url: str, prefix: str) -> LSHRS:
+    """An index of the demo vectors under ``hasher``, reranking from memory."""
+    ids, vectors, _ = demo()
+    index = LSHRS(
+        dim=384,
+        hasher=hasher,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        vector_fetch_fn=lambda wanted: vectors[np.searchsorted(ids, wanted)],
+        rerank_candidates=5000,
+    )
+    index.index(ids, vectors)
+    return index
 
 
 @cache

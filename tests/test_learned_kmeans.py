@@ -12,7 +12,7 @@ from lshrs import LSHRS, KMeansHasher
 from lshrs.keys import KeySpace
 from lshrs.kmeans import train_kmeans
 from tests.helpers import buckets
-from tests.learned_helpers import demo, kmeans_hasher
+from tests.learned_helpers import demo, indexed, kmeans_hasher
 
 
 def unit(rows):
@@ -21,16 +21,7 @@ def unit(rows):
 
 @pytest.fixture
 def lsh(redis_url, prefix):
-    ids, vectors, _ = demo()
-    index = LSHRS(
-        dim=384,
-        hasher=kmeans_hasher(),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        vector_fetch_fn=lambda wanted: vectors[np.searchsorted(ids, wanted)],
-        rerank_candidates=5000,
-    )
-    index.index(ids, vectors)
+    index = indexed(kmeans_hasher(), redis_url, prefix)
     yield index
     index.close()
 

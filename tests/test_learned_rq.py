@@ -10,7 +10,7 @@ import pytest
 from lshrs import LSHRS, RQHasher
 from lshrs.keys import KeySpace
 from tests.helpers import buckets
-from tests.learned_helpers import demo, rq_hasher
+from tests.learned_helpers import demo, indexed, rq_hasher
 
 
 def unit(rows):
@@ -30,16 +30,7 @@ def greedy_codes(books, vectors):
 
 @pytest.fixture
 def lsh(redis_url, prefix):
-    ids, vectors, _ = demo()
-    index = LSHRS(
-        dim=384,
-        hasher=rq_hasher(),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        vector_fetch_fn=lambda wanted: vectors[np.searchsorted(ids, wanted)],
-        rerank_candidates=5000,
-    )
-    index.index(ids, vectors)
+    index = indexed(rq_hasher(), redis_url, prefix)
     yield index
     index.close()
 

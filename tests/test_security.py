@@ -285,19 +285,16 @@ def test_tls_with_a_rediss_url(tmp_path):
         server.stop()
 
 
-def test_semantic_ids_work_under_the_minimal_rules(server, demo_parquet):
-    import pyarrow.parquet as pq
+def test_semantic_ids_work_under_the_minimal_rules(server):
+    from tests.learned_helpers import demo, kmeans_hasher
 
-    from lshrs import KMeansHasher
-
-    table = pq.read_table(demo_parquet)
-    ids = table.column("id").to_numpy()[:300]
-    data = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, 384)[:300]
+    ids, data, _ = demo()
+    ids, data = ids[:300], data[:300]
     admin = redis.Redis(port=server.port)
     acl_user(admin, "namer", "sid")
     lsh = LSHRS(
         dim=384,
-        hasher=KMeansHasher.fit(data, nlist=8, iterations=2, backend="numpy"),
+        hasher=kmeans_hasher(),
         redis_port=server.port,
         redis_username="namer",
         redis_password=PASSWORD,

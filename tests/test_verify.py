@@ -206,19 +206,13 @@ def test_verify_works_with_decoded_responses(redis_url, prefix):
     lsh.close()
 
 
-def test_the_vector_store_and_semantic_ids_beside_the_index_are_known(
-    redis_url, prefix, demo_parquet
-):
-    import pyarrow.parquet as pq
-
-    from lshrs import KMeansHasher
+def test_the_vector_store_and_semantic_ids_beside_the_index_are_known(redis_url, prefix):
     from lshrs.vector_store import RedisVectorStore
+    from tests.learned_helpers import demo, kmeans_hasher
 
-    table = pq.read_table(demo_parquet)
-    ids = table.column("id").to_numpy()[:400]
-    data = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, 384)[:400]
-    hasher = KMeansHasher.fit(data, nlist=16, iterations=3, backend="numpy")
-    lsh = LSHRS(dim=384, hasher=hasher, redis_url=redis_url, redis_prefix=prefix)
+    ids, data, _ = demo()
+    ids, data = ids[:400], data[:400]
+    lsh = LSHRS(dim=384, hasher=kmeans_hasher(), redis_url=redis_url, redis_prefix=prefix)
     lsh.index(ids, data)
     RedisVectorStore(lsh.storage, dim=384).put(ids, data)
     lsh.assign_semantic_ids(ids[:20], data[:20])
