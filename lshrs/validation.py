@@ -88,7 +88,8 @@ def as_vectors(vectors: Any, dim: int, name: str = "vectors") -> npt.NDArray[np.
         raise ValueError(f"{name} is empty: nothing to do")
     if array.shape[1] != dim:
         raise ValueError(f"{name} must have {dim} columns (dim={dim}), got {array.shape[1]}")
-    result = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
+        result = np.ascontiguousarray(array, dtype=np.float32)
     finite = np.isfinite(result).all(axis=1)
     if not finite.all():
         raise ValueError(
