@@ -16,6 +16,9 @@ import numpy.typing as npt
 import psycopg
 import redis
 
+from lshrs.storage import RedisStorage
+from lshrs.vector_store import RedisVectorStore
+
 CHUNK = 128
 """Ids per Redis hash in the chunked layout, as the reverse index does."""
 
@@ -79,31 +82,26 @@ class RedisChunkStore:
 
 
 class RedisKeyStore:
-    """One STRING per id (float32-le bytes); a fetch is one MGET."""
+    """The library's :class:`lshrs.vector_store.RedisVectorStore`: one STRING per id
+    (float32-le bytes); a fetch is one MGET."""
 
     name = "redis-key-per-id"
 
     def __init__(self, url: str, prefix: str = "vec") -> None:
-        self.client = redis.Redis.from_url(url)
-        self.prefix = ("{" + prefix + "}:v").encode()
+        self.storage = RedisStorage(url=url, prefix=prefix)
+        self.client = self.storage.client
+        self.prefix = self.storage.keys.root + b"v"
         self.start_memory = int(self.client.info("memory")["used_memory"])
+        self.store: RedisVectorStore | None = None
 
     def load(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
-        blobs = vectors.astype("<f4")
-        pipe = self.client.pipeline(transaction=False)
-        for start in range(0, ids.size, 1000):
-            mapping = {
-                self.prefix + str(int(i)).encode(): blobs[k].tobytes()
-                for k, i in enumerate(ids[start : start + 1000], start)
-            }
-            pipe.mset(mapping)
-            if len(pipe) >= 20:
-                pipe.execute()
-        pipe.execute()
+        if self.store is None:
+            self.store = RedisVectorStore(self.storage, dim=vectors.shape[1])
+        self.store.put(ids, vectors)
 
     def fetch(self, ids: Sequence[int]) -> npt.NDArray[np.float32]:
-        blobs = self.client.mget([self.prefix + str(i).encode() for i in ids])
-        return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1).copy()
+        assert self.store is not None, "load() first"
+        return self.store.fetch(ids)
 
     def nbytes(self) -> int:
         return int(self.client.info("memory")["used_memory"]) - self.start_memory
