@@ -9,8 +9,13 @@ from lshrs.keys import KeySpace
 
 def snapshot(client: redis.Redis, prefix: str) -> dict[bytes, object]:
     """Every key of the index with its full content, for before/after comparisons."""
+    return contents(client, KeySpace(prefix).pattern)
+
+
+def contents(client: redis.Redis, match: bytes | None = None) -> dict[bytes, object]:
+    """Every key matching ``match`` (None: every key of the server) with its content."""
     state: dict[bytes, object] = {}
-    for key in client.scan_iter(match=KeySpace(prefix).pattern, count=1000):
+    for key in client.scan_iter(match=match, count=1000):
         kind = client.type(key)
         if kind == b"set":
             state[key] = frozenset(client.smembers(key))

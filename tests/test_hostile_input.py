@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
 from tests.fixtures.redis_server import RedisProcess, server_binaries
+from tests.helpers import contents
 
 DIM = 4
 OTHER_TENANTS = {  # keys of other applications, outside every possible index root
@@ -50,36 +51,22 @@ def lsh(server):
     index.close()
 
 
-def keyspace(client):
-    """Every key of the server with its content."""
-    state = {}
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key)
-        if kind == b"set":
-            state[key] = frozenset(client.smembers(key))
-        elif kind == b"hash":
-            state[key] = client.hgetall(key)
-        else:
-            state[key] = client.get(key)
-    return state
-
-
 def outside(state, root):
     return {key: value for key, value in state.items() if not key.startswith(root)}
 
 
 def assert_only_inside(client, before, root):
-    after = keyspace(client)
+    after = contents(client)
     assert outside(after, root) == outside(before, root)
 
 
 def assert_rejected_or(client, root, action, check):
-    before = keyspace(client)
+    before = contents(client)
     try:
         action()
     except ValueError:
         event("rejected with ValueError")
-        assert keyspace(client) == before
+        assert contents(client) == before
         return
     event("accepted")
     assert_only_inside(client, before, root)
@@ -198,7 +185,7 @@ def test_delete_is_correct_or_a_value_error_before_any_write(server, lsh, ids):
 )
 def test_query_answers_or_raises_value_error_and_never_writes(server, lsh, vector, topk, topp):
     _, client = server
-    before = keyspace(client)
+    before = contents(client)
     lsh.vector_fetch_fn = lambda ids: np.ones((len(ids), DIM))
     try:
         result = lsh.query(vector, topk=topk, topp=topp)
@@ -207,7 +194,7 @@ def test_query_answers_or_raises_value_error_and_never_writes(server, lsh, vecto
     else:
         assert isinstance(result, list)
         assert topk is None or len(result) <= topk
-    assert keyspace(client) == before
+    assert contents(client) == before
 
 
 prefixes = st.one_of(
@@ -224,11 +211,11 @@ prefixes = st.one_of(
 @given(prefix=prefixes)
 def test_any_prefix_works_inside_its_own_keys_or_is_a_value_error(server, prefix):
     url, client = server
-    before = keyspace(client)
+    before = contents(client)
     try:
         lsh = LSHRS(dim=DIM, num_bands=3, rows_per_band=4, redis_url=url, redis_prefix=prefix)
     except ValueError:
-        assert keyspace(client) == before
+        assert contents(client) == before
         return
     root = KeySpace(prefix).root
     try:
@@ -238,6 +225,6 @@ def test_any_prefix_works_inside_its_own_keys_or_is_a_value_error(server, prefix
         assert lsh.verify().ok
         assert_only_inside(client, before, root)
         lsh.clear()
-        assert keyspace(client) == before
+        assert contents(client) == before
     finally:
         lsh.close()
