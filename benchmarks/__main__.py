@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1_000_000,
         help="vectors of the synthetic 768-dim set (0 skips it)",
     )
+    parser.add_argument(
+        "--scale-rows-from-size",
+        action="store_true",
+        help="scale run: rows_per_band from the corpus size alone, not fitted to a sample",
+    )
     parser.add_argument("--skip-minilm", action="store_true")
     parser.add_argument(
         "--pg",
@@ -80,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_minilm:
             results["minilm"] = minilm.run(redis_url, pg, pgvector, args.quick)
         if not args.quick and args.scale > 0:
-            results["scale"] = scale.run(redis_url, pg, args.scale)
+            results["scale"] = scale.run(
+                redis_url, pg, args.scale, fit_rows=not args.scale_rows_from_size
+            )
     results["wall_s"] = round(time.time() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -168,12 +168,15 @@ def store_rows(rows: list[dict[str, Any]]) -> list[str]:
 def scale_section(scale: dict[str, Any], caption: str) -> list[str]:
     config = scale["config"]
     ceiling = scale["ceiling"]
+    fitted = config.get("rows_from") == "sample"
     lines = [
         f"### Scale set: {scale['dataset']['vectors']:,} x {scale['dataset']['dim']} "
         f"({scale['dataset']['name']}), {caption}",
         "",
         f"Configuration `corpus_config({scale['dataset']['vectors']}, num_bands=16, "
-        f"max_rerank=1000)`: {config['num_bands']} bands x {config['rows_per_band']} rows, "
+        f"max_rerank=1000{', sample=<10,000 vectors>' if fitted else ''})` (rows from "
+        f"{'a sample of the corpus' if fitted else 'the corpus size alone'}): "
+        f"{config['num_bands']} bands x {config['rows_per_band']} rows, "
         f"{config['extra_probes']} extra probes, rerank {config['rerank_candidates']}.",
         "",
         *_table(
@@ -227,6 +230,25 @@ def scale_section(scale: dict[str, Any], caption: str) -> list[str]:
         "",
         *store_rows(scale["top_p"]),
     ]
+    if scale.get("top_p_probes"):
+        lines += [
+            "Top-p with rerank, in-process vectors, by extra probes:",
+            "",
+            *_table(
+                ["extra probes", "recall@10", "candidates reranked", "p50 ms", "p95 ms", "p99 ms"],
+                [
+                    [
+                        p["extra_probes"],
+                        p["recall_at_10"],
+                        p["candidates_mean"],
+                        p["p50_ms"],
+                        p["p95_ms"],
+                        p["p99_ms"],
+                    ]
+                    for p in scale["top_p_probes"]
+                ],
+            ),
+        ]
     return lines
 
 

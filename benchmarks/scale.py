@@ -31,6 +31,8 @@ SEED = 20260501
 SCALE_BANDS = 16
 SCALE_RERANK = 1000
 CEILING_MEMBERSHIPS = 320_000
+PROBE_SWEEP = (16, 96, 160)
+"""Extra probes of the recall/latency sweep (in-process vectors), beside the default 48."""
 
 
 class ClusteredEmbeddings:
@@ -140,12 +142,19 @@ def sadd_ceiling(url: str) -> dict[str, float]:
     }
 
 
-def run(redis_url: str, conninfo: str | None, size: int) -> dict[str, Any]:
+def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) -> dict[str, Any]:
+    """Ingest, memory and queries at ``size``; rows fitted to a sample of the corpus
+    (``corpus_config(..., sample=...)``), or from the size alone (``fit_rows=False``)."""
     data = ClusteredEmbeddings(size)
     queries = data.queries()
     exact = ExactTop(queries)
-    config = corpus_config(size, num_bands=SCALE_BANDS, max_rerank=SCALE_RERANK)
     sample = next(data.chunks())[1][:10_000]
+    config = corpus_config(
+        size,
+        num_bands=SCALE_BANDS,
+        max_rerank=SCALE_RERANK,
+        sample=sample if fit_rows else None,
+    )
     before = redis_memory(redis_url)
     lsh = LSHRS(DIM, redis_url=redis_url, redis_prefix="scale", **config.index_kwargs(sample))
     out: dict[str, Any] = {
@@ -156,6 +165,7 @@ def run(redis_url: str, conninfo: str | None, size: int) -> dict[str, Any]:
             "queries": QUERIES,
         },
         "config": {
+            "rows_from": "sample" if fit_rows else "size",
             "num_bands": config.num_bands,
             "rows_per_band": config.rows_per_band,
             "extra_probes": config.extra_probes,
@@ -203,6 +213,12 @@ def run(redis_url: str, conninfo: str | None, size: int) -> dict[str, Any]:
             row = top_p(lsh, queries, truth, CountingFetch(store), size)
             row["store_bytes_per_vector"] = round(store.nbytes() / size, 1)
             out["top_p"].append(row)
+        out["top_p_probes"] = []
+        for probes in PROBE_SWEEP:
+            lsh.extra_probes = probes
+            row = top_p(lsh, queries, truth, CountingFetch(stores[0]), size)
+            out["top_p_probes"].append({"extra_probes": probes, **row})
+        lsh.extra_probes = config.extra_probes
         if pg is not None:
             pg.drop()
         del local

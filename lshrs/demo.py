@@ -72,7 +72,7 @@ def run_demo(lsh_kwargs: dict[str, Any], out: TextIO, examples: int = 3) -> Demo
     lsh = LSHRS(
         dim=dim,
         vector_fetch_fn=array_fetcher(ids, vectors),
-        **corpus_config(len(ids)).index_kwargs(vectors),
+        **corpus_config(len(ids), sample=vectors).index_kwargs(vectors),
         **lsh_kwargs,
     )
     lsh.clear()

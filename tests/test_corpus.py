@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lshrs import LSHRS, LSHHasher, corpus_config
+from lshrs.corpus import MAX_EXTRA_ROWS, bucket_reads
 
 
 def shifted_vectors(n: int = 400, dim: int = 16) -> np.ndarray:
@@ -83,3 +84,47 @@ def test_probes_default_to_three_per_band():
 def test_bad_arguments_are_refused(args):
     with pytest.raises(ValueError, match="must be"):
         corpus_config(**{"expected_size": 1000, **args})
+
+
+def clustered_vectors(n: int, dim: int = 32, clusters: int = 8) -> np.ndarray:
+    """Tight clusters of very different sizes around a common direction."""
+    rng = np.random.default_rng(11)
+    sizes = rng.multinomial(n, 2.0 ** -np.arange(1, clusters + 1) / (1 - 2.0**-clusters))
+    centres = rng.standard_normal((clusters, dim)) * 3.0
+    points = [c + rng.standard_normal((k, dim)) for c, k in zip(centres, sizes, strict=True)]
+    return (np.concatenate(points) + 5.0).astype(np.float32)
+
+
+def test_bucket_reads_predict_the_ids_a_query_reads_from_its_bucket():
+    vectors = clustered_vectors(3000)
+    center = vectors.mean(axis=0)
+    hasher = LSHHasher(512, 6, vectors.shape[1], seed=2, center=center)
+    signatures = hasher.hash_batch(vectors)[:, :, 0].astype(np.int64)
+    # Measured: for each vector, the other vectors sharing its bucket, over 512 bands
+    # (one band's count swings by 15% with its six hyperplanes).
+    same = [np.unique(band, return_counts=True, return_inverse=True) for band in signatures.T]
+    measured = np.mean([(counts[inverse] - 1).mean() for _, inverse, counts in same])
+    predicted = bucket_reads(vectors, vectors.shape[0] - 1, range(6, 7))[6]
+    assert predicted == pytest.approx(measured, rel=0.1)
+    assert predicted > 2 * vectors.shape[0] / 2**6  # clustered: far above the average bucket
+
+
+def test_a_spread_sample_keeps_the_rows_of_the_expected_size():
+    spread = np.random.default_rng(0).standard_normal((1000, 384))
+    for size in (59_504, 1_000_000, 6_400_000):
+        assert corpus_config(size, sample=spread) == corpus_config(size)
+
+
+def test_a_clustered_sample_adds_rows_within_the_bound():
+    vectors = clustered_vectors(2000)
+    spread_rows = corpus_config(1_000_000).rows_per_band
+    rows = corpus_config(1_000_000, sample=vectors).rows_per_band
+    assert spread_rows < rows <= spread_rows + MAX_EXTRA_ROWS
+    reads = bucket_reads(vectors, 1_000_000, range(spread_rows, rows + 1))
+    assert reads[rows] < reads[spread_rows] / 2
+
+
+@pytest.mark.parametrize("sample", [np.ones((1, 8)), np.full((5, 8), np.nan), np.zeros((0, 8))])
+def test_a_bad_sample_is_refused(sample):
+    with pytest.raises(ValueError, match="sample"):
+        corpus_config(1000, sample=sample)
