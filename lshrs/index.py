@@ -16,7 +16,7 @@ from lshrs.hashing import FORMAT_VERSION, LSHHasher
 from lshrs.progress import Progress
 from lshrs.schemes import SignatureScheme, scheme_from_model
 from lshrs.semantic import SemanticIds, code_paths
-from lshrs.similarity import cosine_similarity
+from lshrs.similarity import rerank_cosines
 from lshrs.storage import RedisStorage
 from lshrs.tuning import get_optimal_config
 from lshrs.validation import (
@@ -456,7 +456,7 @@ class LSHRS:
         _, ids, _ = self.storage.query(codes, self.rerank_candidates)
         if ids.size == 0:
             return []
-        sims = cosine_similarity(query, self._fetch(ids))
+        sims = rerank_cosines(query, self._fetch_raw(ids), "vector_fetch_fn result")
         keep = math.ceil(topp * ids.size)
         if topk is not None:
             keep = min(keep, topk)
@@ -481,6 +481,10 @@ class LSHRS:
         return result  # type: ignore[return-value]
 
     def _fetch(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        return as_vectors(self._fetch_raw(ids), self.dim, "vector_fetch_fn result")
+
+    def _fetch_raw(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """``vector_fetch_fn(ids)``, shape-checked; values are checked by the caller."""
         if self.vector_fetch_fn is None:
             raise RuntimeError(
                 "no vectors given and no vector_fetch_fn: pass vectors, or "
@@ -492,7 +496,7 @@ class LSHRS:
                 f"vector_fetch_fn returned shape {fetched.shape} for {ids.size} ids; "
                 f"expected ({ids.size}, {self.dim}) in the order of the ids"
             )
-        return as_vectors(fetched, self.dim, "vector_fetch_fn result")
+        return fetched
 
     def stats(self) -> dict[str, Any]:
         """Configuration and index statistics.

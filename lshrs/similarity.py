@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from lshrs.validation import as_vectors
+
 
 def l2_norm(vectors: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Scale vectors to unit length.
@@ -51,6 +53,48 @@ def cosine_similarity(query: npt.ArrayLike, candidates: npt.ArrayLike) -> npt.ND
             f"expected query (dim,) and candidates (n, dim), got {q.shape} and {c.shape}"
         )
     return c @ q
+
+
+def rerank_cosines(
+    query: npt.NDArray[np.float32], candidates: npt.ArrayLike, name: str = "candidates"
+) -> npt.NDArray[np.float32]:
+    """Cosine similarity of a validated query with candidates that are checked here.
+
+    The rerank hot path: one pass for the squared norms and one matrix-vector
+    product, without a normalised copy of the candidates. The norms double as the
+    validity check: a NaN/inf or all-zero candidate row is a ValueError naming the row
+    (as :func:`lshrs.validation.as_vectors` words it).
+
+    Args:
+        query: float32 ``(dim,)``, finite and not all zero.
+        candidates: ``(n, dim)`` numbers, e.g. what a ``vector_fetch_fn`` returned.
+        name: what the candidates are called in error messages.
+
+    Returns:
+        float32 array of shape ``(n,)``.
+
+    Raises:
+        ValueError: for a bad candidate row or shape.
+
+    Example:
+        >>> rerank_cosines(np.array([1.0, 0.0], dtype=np.float32), [[2.0, 0.0], [3.0, 4.0]])
+        array([1. , 0.6], dtype=float32)
+    """
+    raw = np.asarray(candidates)
+    numeric = np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)
+    if raw.ndim != 2 or raw.shape[1] != query.shape[0] or not numeric or raw.dtype == bool:
+        raw = as_vectors(raw, query.shape[0], name)  # raises, naming what is wrong
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
+        array = np.ascontiguousarray(raw, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = np.einsum("ij,ij->i", array, array)
+    if not (np.isfinite(squares).all() and squares.all()):
+        # Raises for NaN/inf and zero rows; what passes has squares beyond float32.
+        array = as_vectors(array, query.shape[0], name)
+        squares = np.einsum("ij,ij->i", array, array, dtype=np.float64)
+    unit = query / np.linalg.norm(query)
+    sims: npt.NDArray[np.float32] = ((array @ unit) / np.sqrt(squares)).astype(np.float32)
+    return sims
 
 
 def top_k_cosine(
