@@ -8,7 +8,10 @@
 - centring: bucket balance and recall of the same configuration with and without
   the corpus mean subtracted;
 - Redis ``set-max-intset-entries``: memory per vector of the same index at 512
-  (default) and 8192.
+  (default) and 8192;
+- rerank: the fetched candidates validated value by value and copied normalised
+  (the former path) against :func:`lshrs.similarity.rerank_cosines` (norms once,
+  used as the check).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from benchmarks.measure import latency_stats
 from benchmarks.minilm import load, redis_memory
 from benchmarks.servers import private_redis
 from lshrs import LSHRS, LSHHasher, corpus_config
+from lshrs.similarity import cosine_similarity, rerank_cosines
 from lshrs.storage import count_collisions, encode_insert
+from lshrs.validation import as_vectors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUERIES = 200
@@ -179,6 +184,33 @@ def intset_entries(ids: np.ndarray, vectors: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def rerank_paths(vectors: np.ndarray, repeats: int = 300) -> dict[str, Any]:
+    """ms per query of both rerank paths, for 1,000 x 768 candidates (the 1M scale
+    run's rerank depth) and the debian-minilm chosen depth (2,381 x 384)."""
+    rng = np.random.default_rng(7)
+    wide = rng.standard_normal((1000, 768)).astype(np.float32)
+    shapes = {"1000 x 768": wide, "2381 x 384": vectors[rng.choice(len(vectors), 2381)]}
+    out: dict[str, Any] = {}
+    for label, candidates in shapes.items():
+        query = np.ascontiguousarray(candidates[0])
+        paths = {
+            "validate + normalised copy (former)": lambda q=query, c=candidates: cosine_similarity(
+                q, as_vectors(c, c.shape[1])
+            ),
+            "rerank_cosines": lambda q=query, c=candidates: rerank_cosines(q, c),
+        }
+        out[label] = {}
+        for name, path in paths.items():
+            best = float("inf")
+            for _ in range(5):
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    path()
+                best = min(best, (time.perf_counter() - start) / repeats)
+            out[label][name] = round(best * 1e3, 3)
+    return out
+
+
 def main() -> None:
     ids, vectors, queries, truth = load()
     queries, truth = queries[:QUERIES], truth[:QUERIES]
@@ -193,6 +225,7 @@ def main() -> None:
         results["insert_form"] = insert_forms(url, ids, vectors)
         results["centring"] = centring(url, ids, vectors, queries, truth)
     results["intset_entries"] = intset_entries(ids, vectors)
+    results["rerank_ms_per_query"] = rerank_paths(vectors)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ablations.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

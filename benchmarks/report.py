@@ -376,6 +376,12 @@ def extra_tables(extra: dict[str, Any]) -> str:
         ["Redis setting (debian-minilm, 16 x 8, uncentred)", "bytes per vector"],
         [[name, v["redis_bytes_per_vector"]] for name, v in extra["intset_entries"].items()],
     )
+    if "rerank_ms_per_query" in extra:
+        paths = list(next(iter(extra["rerank_ms_per_query"].values())))
+        lines += _table(
+            ["rerank (candidates x dims)", *[f"{p}, ms" for p in paths]],
+            [[shape, *v.values()] for shape, v in extra["rerank_ms_per_query"].items()],
+        )
     return "\n".join(lines)
 
 

@@ -175,11 +175,13 @@ def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) 
     with (
         tempfile.TemporaryDirectory(prefix="lshrs-bench-scale-") as workdir,
         private_redis() as store_url,
+        private_redis() as half_url,
     ):
         local = np.lib.format.open_memmap(
             Path(workdir) / "vectors.npy", mode="w+", dtype=np.float32, shape=(size, DIM)
         )
         redis_store = RedisKeyStore(store_url)
+        half_store = RedisKeyStore(half_url, dtype="float16")
         pg = PostgresStore(conninfo) if conninfo else None
         ingest_s = 0.0
         for ids, vectors in data.chunks():
@@ -189,6 +191,7 @@ def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) 
             exact.add(ids, vectors)
             local[ids[0] : ids[-1] + 1] = vectors
             redis_store.load(ids, vectors)
+            half_store.load(ids, vectors)
             if pg is not None:
                 pg.load(ids, vectors)
         local.flush()
@@ -204,7 +207,7 @@ def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) 
         out["top_k"]["recall_at_10_unreranked"] = recall_at(results, truth)
         lsh.extra_probes = config.extra_probes
         _, out["top_k_with_probes"] = timed_queries(queries, lambda q: lsh.query(q, topk=10))
-        stores: list[Any] = [LocalStore(local), redis_store]
+        stores: list[Any] = [LocalStore(local), redis_store, half_store]
         if pg is not None:
             pg.finish()
             stores.append(pg)

@@ -83,11 +83,11 @@ class RedisChunkStore:
 
 class RedisKeyStore:
     """The library's :class:`lshrs.vector_store.RedisVectorStore`: one STRING per id
-    (float32-le bytes); a fetch is one MGET."""
+    (float32-le or float16-le bytes); a fetch is one MGET."""
 
-    name = "redis-key-per-id"
-
-    def __init__(self, url: str, prefix: str = "vec") -> None:
+    def __init__(self, url: str, prefix: str = "vec", dtype: str = "float32") -> None:
+        self.name = "redis-key-per-id" + ("" if dtype == "float32" else f" ({dtype})")
+        self.dtype = dtype
         self.storage = RedisStorage(url=url, prefix=prefix)
         self.client = self.storage.client
         self.prefix = self.storage.keys.root + b"v"
@@ -96,7 +96,7 @@ class RedisKeyStore:
 
     def load(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
         if self.store is None:
-            self.store = RedisVectorStore(self.storage, dim=vectors.shape[1])
+            self.store = RedisVectorStore(self.storage, dim=vectors.shape[1], dtype=self.dtype)
         self.store.put(ids, vectors)
 
     def fetch(self, ids: Sequence[int]) -> npt.NDArray[np.float32]:
