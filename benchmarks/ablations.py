@@ -9,6 +9,8 @@
   the corpus mean subtracted;
 - Redis ``set-max-intset-entries``: memory per vector of the same index at 512
   (default) and 8192;
+- Redis ``hash-max-listpack-value``: memory per vector of the chosen debian-minilm
+  index, whose reverse-index values (64 bands x 2 bytes) exceed the default 64;
 - rerank: the fetched candidates validated value by value and copied normalised
   (the former path) against :func:`lshrs.similarity.rerank_cosines` (norms once,
   used as the check).
@@ -184,6 +186,23 @@ def intset_entries(ids: np.ndarray, vectors: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def listpack_value(ids: np.ndarray, vectors: np.ndarray) -> dict[str, Any]:
+    """The chosen configuration's reverse-index values are 128 bytes: memory per
+    vector with Redis's default ``hash-max-listpack-value`` (64) and with 256."""
+    out: dict[str, Any] = {}
+    for value in ("64", "256"):
+        with private_redis("--hash-max-listpack-value", value) as url:
+            before = redis_memory(url)
+            kwargs = corpus_config(ids.size, sample=vectors).index_kwargs(vectors)
+            lsh = LSHRS(vectors.shape[1], redis_url=url, redis_prefix="listpack", **kwargs)
+            lsh.index(ids, vectors)
+            out[f"hash-max-listpack-value {value}"] = {
+                "redis_bytes_per_vector": round((redis_memory(url) - before) / ids.size, 1)
+            }
+            lsh.close()
+    return out
+
+
 def rerank_paths(vectors: np.ndarray, repeats: int = 300) -> dict[str, Any]:
     """ms per query of both rerank paths, for 1,000 x 768 candidates (the 1M scale
     run's rerank depth) and the debian-minilm chosen depth (2,381 x 384)."""
@@ -225,6 +244,7 @@ def main() -> None:
         results["insert_form"] = insert_forms(url, ids, vectors)
         results["centring"] = centring(url, ids, vectors, queries, truth)
     results["intset_entries"] = intset_entries(ids, vectors)
+    results["listpack_value"] = listpack_value(ids, vectors)
     results["rerank_ms_per_query"] = rerank_paths(vectors)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ablations.json").write_text(json.dumps(results, indent=2) + "\n")

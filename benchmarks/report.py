@@ -202,7 +202,7 @@ def scale_section(scale: dict[str, Any], caption: str) -> list[str]:
                     f"{scale['redis_bytes_projected_6_4M'] / 2**30:.2f}"
                     " GiB (measured bytes/vector x 6.4M)",
                 ],
-                ["keys", json.dumps(scale["memory_breakdown"])],
+                ["keys", key_summary(scale["memory_breakdown"])],
             ],
         ),
         *_table(
@@ -323,10 +323,59 @@ def redis_caption(results: dict[str, Any]) -> str:
     return f"Redis {settings} (`{results['command'].strip()}`, {results['wall_s']} s)"
 
 
+QUOTES = "b'"
+"""What ``repr`` of a bytes encoding name adds around it."""
+
+
+def key_summary(breakdown: dict[str, Any]) -> str:
+    """Key counts and the sampled encodings of :func:`benchmarks.scale.key_breakdown`."""
+    keys = breakdown["keys"]
+    kinds = {"b": "bucket", "r": "reverse-index"}
+    sampled = ", ".join(
+        f"{kinds.get(kind, kind)} {encoding.strip(QUOTES)} {count:,}"
+        for (kind, _, encoding), count in (
+            (name.partition(":"), count) for name, count in breakdown["sampled_encodings"].items()
+        )
+    )
+    return (
+        f"{keys['buckets']:,} bucket sets, {keys['reverse']:,} reverse-index hashes;"
+        f" encodings of 1 key in 200: {sampled}"
+    )
+
+
 def extra_tables(extra: dict[str, Any]) -> str:
     """A further scale run, or the ablations."""
     if "scale" in extra:
         return "\n".join(scale_section(extra["scale"], redis_caption(extra)))
+    if "runs" in extra:
+        return "\n".join(
+            [
+                f"### Insert call size and form (`{extra['command']}`, first 200,000 vectors "
+                "of the scale set, Redis set-max-intset-entries=8192)",
+                "",
+                *_table(
+                    [
+                        "configuration",
+                        "form",
+                        "ids per call",
+                        "vectors/s",
+                        "Redis us per vector",
+                        "Redis ms per call",
+                    ],
+                    [
+                        [
+                            r["config"],
+                            r["form"],
+                            r["ids_per_call"],
+                            r["vectors_per_s"],
+                            r["redis_us_per_vector"],
+                            r["redis_ms_per_call"],
+                        ]
+                        for r in extra["runs"]
+                    ],
+                ),
+            ]
+        )
     lines = [f"### Before/after of the engineering changes (`{extra['command']}`)", ""]
     lines += _table(
         [
@@ -376,6 +425,11 @@ def extra_tables(extra: dict[str, Any]) -> str:
         ["Redis setting (debian-minilm, 16 x 8, uncentred)", "bytes per vector"],
         [[name, v["redis_bytes_per_vector"]] for name, v in extra["intset_entries"].items()],
     )
+    if "listpack_value" in extra:
+        lines += _table(
+            ["Redis setting (debian-minilm, chosen 64 x 10, centred)", "bytes per vector"],
+            [[name, v["redis_bytes_per_vector"]] for name, v in extra["listpack_value"].items()],
+        )
     if "rerank_ms_per_query" in extra:
         paths = list(next(iter(extra["rerank_ms_per_query"].values())))
         lines += _table(
