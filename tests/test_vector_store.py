@@ -50,3 +50,22 @@ def test_bad_vectors_are_rejected_before_writing(lsh):
     with pytest.raises(ValueError, match="4 columns"):
         store.put([1], np.ones((1, 3)))
     assert store.delete([1]) == 0
+
+
+def test_zero_tails_come_back_exactly(lsh):
+    # Trailing zero bytes must survive the fixed-width copy of the MGET reply.
+    store = RedisVectorStore(lsh.storage, dim=4)
+    vectors = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1e-30, 0.0], [-0.0, 2.5, 0.0, 0.0]])
+    store.put([1, 2, 3], vectors)
+    fetched = store([3, 1, 2])
+    assert fetched.dtype == np.float32 and fetched.flags.writeable
+    assert fetched.tobytes() == vectors[[2, 0, 1]].astype(np.float32).tobytes()
+
+
+def test_a_value_of_another_size_is_named(lsh):
+    store = RedisVectorStore(lsh.storage, dim=4)
+    store.put([1], np.ones((1, 4)))
+    key = lsh.storage.keys.vectors(np.array([2]))[0]
+    lsh.storage.client.set(key, np.ones(3, dtype="<f4").tobytes())  # another writer's dim
+    with pytest.raises(ValueError, match="12 bytes for id 2, expected 16"):
+        store([1, 2])
