@@ -11,6 +11,9 @@
   (default) and 8192;
 - Redis ``hash-max-listpack-value``: memory per vector of the chosen debian-minilm
   index, whose reverse-index values (64 bands x 2 bytes) exceed the default 64;
+- Redis vector fetch: ``RedisVectorStore.fetch`` joining the MGET reply and copying
+  it to float32 (the former path) against one fixed-width copy, 1,000 random ids of
+  200,000 x 768 scale vectors per fetch;
 - rerank: the fetched candidates validated value by value and copied normalised
   (the former path) against :func:`lshrs.similarity.rerank_cosines` (norms once,
   used as the check).
@@ -28,11 +31,13 @@ import redis
 
 from benchmarks.measure import latency_stats
 from benchmarks.minilm import load, redis_memory
+from benchmarks.scale import ClusteredEmbeddings
 from benchmarks.servers import private_redis
 from lshrs import LSHRS, LSHHasher, corpus_config
 from lshrs.similarity import cosine_similarity, rerank_cosines
 from lshrs.storage import count_collisions, encode_insert
-from lshrs.validation import as_vectors
+from lshrs.validation import as_ids, as_vectors
+from lshrs.vector_store import RedisVectorStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUERIES = 200
@@ -230,6 +235,42 @@ def rerank_paths(vectors: np.ndarray, repeats: int = 300) -> dict[str, Any]:
     return out
 
 
+def former_fetch(store: RedisVectorStore, ids: np.ndarray) -> np.ndarray:
+    """``RedisVectorStore.fetch`` before the fixed-width copy (missing-id check kept)."""
+    id_array = as_ids(ids)
+    values = store.storage.client.mget(store.storage.keys.vectors(id_array))
+    missing = [i for i, v in zip(id_array.tolist(), values, strict=True) if v is None]
+    assert not missing
+    raw = np.frombuffer(b"".join(values), dtype=store.dtype)
+    return raw.reshape(id_array.size, store.dim).astype(np.float32)
+
+
+def fetch_paths(fetches: int = 300, stored: int = 200_000) -> dict[str, Any]:
+    """ms per fetch of 1,000 random ids from a Redis holding ``stored`` 768-dim
+    vectors, both paths interleaved on the same ids."""
+    data = ClusteredEmbeddings(stored)
+    with private_redis() as url:
+        lsh = LSHRS(768, redis_url=url, redis_prefix="fetch", num_bands=1, rows_per_band=4)
+        store = RedisVectorStore(lsh.storage, 768)
+        for ids, vectors in data.chunks():
+            store.put(ids, vectors)
+        rng = np.random.default_rng(3)
+        paths = {
+            "join + float32 copy (former)": former_fetch,
+            "fixed-width copy": RedisVectorStore.fetch,
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in paths}
+        for number in range(fetches + 10):
+            ids = rng.choice(stored, 1000, replace=False)
+            for name, path in paths.items():
+                start = time.perf_counter()
+                path(store, ids)
+                if number >= 10:
+                    seconds[name].append(time.perf_counter() - start)
+        lsh.close()
+    return {name: latency_stats(values) for name, values in seconds.items()}
+
+
 def main() -> None:
     ids, vectors, queries, truth = load()
     queries, truth = queries[:QUERIES], truth[:QUERIES]
@@ -245,6 +286,7 @@ def main() -> None:
         results["centring"] = centring(url, ids, vectors, queries, truth)
     results["intset_entries"] = intset_entries(ids, vectors)
     results["listpack_value"] = listpack_value(ids, vectors)
+    results["redis_fetch_1000_x_768"] = fetch_paths()
     results["rerank_ms_per_query"] = rerank_paths(vectors)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ablations.json").write_text(json.dumps(results, indent=2) + "\n")

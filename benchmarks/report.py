@@ -430,6 +430,14 @@ def extra_tables(extra: dict[str, Any]) -> str:
             ["Redis setting (debian-minilm, chosen 64 x 10, centred)", "bytes per vector"],
             [[name, v["redis_bytes_per_vector"]] for name, v in extra["listpack_value"].items()],
         )
+    if "redis_fetch_1000_x_768" in extra:
+        lines += _table(
+            ["RedisVectorStore.fetch, 1,000 random ids of 200,000 x 768", "p50 ms", "p95 ms"],
+            [
+                [name, v["p50_ms"], v["p95_ms"]]
+                for name, v in extra["redis_fetch_1000_x_768"].items()
+            ],
+        )
     if "rerank_ms_per_query" in extra:
         paths = list(next(iter(extra["rerank_ms_per_query"].values())))
         lines += _table(
