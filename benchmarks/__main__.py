@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="scale run: rows_per_band from the corpus size alone, not fitted to a sample",
     )
+    parser.add_argument(
+        "--scale-stores",
+        default=",".join(scale.STORES),
+        help="scale run: comma-separated rerank stores, of " + ", ".join(scale.STORES),
+    )
     parser.add_argument("--skip-minilm", action="store_true")
     parser.add_argument(
         "--pg",
@@ -71,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         help="write only the JSON (leave docs/benchmarks.md and the plot)",
     )
     args = parser.parse_args(argv)
+    stores = [store for store in args.scale_stores.split(",") if store]
+    unknown = sorted(set(stores) - set(scale.STORES))
+    if unknown:
+        parser.error(f"--scale-stores: unknown {', '.join(unknown)}; choose from {scale.STORES}")
     name = args.name or ("quick" if args.quick else "full")
     started = time.time()
     results: dict[str, Any] = {
@@ -89,14 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = stack.enter_context(private_redis(*settings))
         pg = args.pg
         pgvector = None
-        if not args.quick and pgserver_bin() is not None:
+        needs_postgres = not args.skip_minilm or "postgres" in stores
+        if not args.quick and needs_postgres and pgserver_bin() is not None:
             pgvector = stack.enter_context(private_postgres())
             pg = pg or pgvector
         if not args.skip_minilm:
             results["minilm"] = minilm.run(redis_url, pg, pgvector, args.quick)
         if not args.quick and args.scale > 0:
             results["scale"] = scale.run(
-                redis_url, pg, args.scale, fit_rows=not args.scale_rows_from_size
+                redis_url, pg, args.scale, fit_rows=not args.scale_rows_from_size, stores=stores
             )
     results["wall_s"] = round(time.time() - started, 1)
     RESULTS.mkdir(exist_ok=True)

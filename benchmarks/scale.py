@@ -5,10 +5,11 @@ loaded from the same stream."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,6 +33,9 @@ SCALE_BANDS = 16
 SCALE_RERANK = 1000
 CEILING_MEMBERSHIPS = 320_000
 PROBE_SWEEP = (16, 96, 160)
+STORES = ("local", "redis", "redis-f16", "postgres")
+"""Where the scale run keeps vectors for reranking: a memory-mapped float32 file,
+Redis float32 and float16 keys (each in its own private server), Postgres bytea."""
 """Extra probes of the recall/latency sweep (in-process vectors), beside the default 48."""
 
 
@@ -142,9 +146,18 @@ def sadd_ceiling(url: str) -> dict[str, float]:
     }
 
 
-def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) -> dict[str, Any]:
+def run(
+    redis_url: str,
+    conninfo: str | None,
+    size: int,
+    fit_rows: bool = True,
+    stores: Collection[str] = STORES,
+) -> dict[str, Any]:
     """Ingest, memory and queries at ``size``; rows fitted to a sample of the corpus
-    (``corpus_config(..., sample=...)``), or from the size alone (``fit_rows=False``)."""
+    (``corpus_config(..., sample=...)``), or from the size alone (``fit_rows=False``).
+    ``stores`` picks the rerank stores (:data:`STORES`; the local file always runs:
+    the probe sweep uses it). At 6.4M x 768 the Redis float32 store alone would need
+    ~23 GB of RAM."""
     data = ClusteredEmbeddings(size)
     queries = data.queries()
     exact = ExactTop(queries)
@@ -172,17 +185,20 @@ def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) 
             "rerank_candidates": config.rerank_candidates,
         },
     }
-    with (
-        tempfile.TemporaryDirectory(prefix="lshrs-bench-scale-") as workdir,
-        private_redis() as store_url,
-        private_redis() as half_url,
-    ):
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="lshrs-bench-scale-"))
         local = np.lib.format.open_memmap(
             Path(workdir) / "vectors.npy", mode="w+", dtype=np.float32, shape=(size, DIM)
         )
-        redis_store = RedisKeyStore(store_url)
-        half_store = RedisKeyStore(half_url, dtype="float16")
-        pg = PostgresStore(conninfo) if conninfo else None
+        redis_store = (
+            RedisKeyStore(stack.enter_context(private_redis())) if "redis" in stores else None
+        )
+        half_store = (
+            RedisKeyStore(stack.enter_context(private_redis()), dtype="float16")
+            if "redis-f16" in stores
+            else None
+        )
+        pg = PostgresStore(conninfo) if conninfo and "postgres" in stores else None
         ingest_s = 0.0
         for ids, vectors in data.chunks():
             start = time.perf_counter()
@@ -190,8 +206,9 @@ def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) 
             ingest_s += time.perf_counter() - start
             exact.add(ids, vectors)
             local[ids[0] : ids[-1] + 1] = vectors
-            redis_store.load(ids, vectors)
-            half_store.load(ids, vectors)
+            for store in (redis_store, half_store):
+                if store is not None:
+                    store.load(ids, vectors)
             if pg is not None:
                 pg.load(ids, vectors)
         local.flush()
@@ -207,19 +224,20 @@ def run(redis_url: str, conninfo: str | None, size: int, fit_rows: bool = True) 
         out["top_k"]["recall_at_10_unreranked"] = recall_at(results, truth)
         lsh.extra_probes = config.extra_probes
         _, out["top_k_with_probes"] = timed_queries(queries, lambda q: lsh.query(q, topk=10))
-        stores: list[Any] = [LocalStore(local), redis_store, half_store]
         if pg is not None:
             pg.finish()
-            stores.append(pg)
+        rerank_stores: list[Any] = [
+            store for store in (LocalStore(local), redis_store, half_store, pg) if store is not None
+        ]
         out["top_p"] = []
-        for store in stores:
+        for store in rerank_stores:
             row = top_p(lsh, queries, truth, CountingFetch(store), size)
             row["store_bytes_per_vector"] = round(store.nbytes() / size, 1)
             out["top_p"].append(row)
         out["top_p_probes"] = []
         for probes in PROBE_SWEEP:
             lsh.extra_probes = probes
-            row = top_p(lsh, queries, truth, CountingFetch(stores[0]), size)
+            row = top_p(lsh, queries, truth, CountingFetch(rerank_stores[0]), size)
             out["top_p_probes"].append({"extra_probes": probes, **row})
         lsh.extra_probes = config.extra_probes
         if pg is not None:
