@@ -33,10 +33,10 @@ SCALE_BANDS = 16
 SCALE_RERANK = 1000
 CEILING_MEMBERSHIPS = 320_000
 PROBE_SWEEP = (16, 96, 160)
+"""Extra probes of the recall/latency sweep (in-process vectors), beside the default 48."""
 STORES = ("local", "redis", "redis-f16", "postgres")
 """Where the scale run keeps vectors for reranking: a memory-mapped float32 file,
 Redis float32 and float16 keys (each in its own private server), Postgres bytea."""
-"""Extra probes of the recall/latency sweep (in-process vectors), beside the default 48."""
 
 
 class ClusteredEmbeddings:

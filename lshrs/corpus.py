@@ -158,9 +158,9 @@ def corpus_config(
     ``sample`` of the corpus, the rows whose measured reads (:func:`bucket_reads`)
     are nearest 64 on a log scale, which adds rows for clustered corpora (1M x 768
     clustered: 18 rows instead of 14, predicted reads per band 73 instead of 371)
-    and keeps them for evenly spread ones (debian-minilm: 10 either way). A sample adds at most
-    :data:`MAX_EXTRA_ROWS` (4) rows, and rows stay within 4 to 32: each row may
-    double the buckets, and every bucket is a Redis key (~100 bytes).
+    and keeps them for evenly spread ones (debian-minilm: 10 either way). A sample
+    adds at most :data:`MAX_EXTRA_ROWS` (4) rows, and rows stay within 4 to 32: each
+    row may double the buckets, and every bucket is a Redis key (~100 bytes).
     ``extra_probes = 3 * num_bands`` (each band's next three most likely buckets, on
     average); ``rerank_candidates = rerank_fraction * expected_size`` within
     ``[100, max_rerank]``.
