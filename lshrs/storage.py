@@ -14,6 +14,7 @@ import redis
 from lshrs.eviction import check_eviction_policy
 from lshrs.hashing import HashSignatures
 from lshrs.keys import KeySpace, bucket_code
+from lshrs.protocol import Protocol
 from lshrs.scripts import Scripts
 from lshrs.validation import as_ids
 
@@ -199,6 +200,7 @@ class RedisStorage:
                     **connection_kwargs,
                 )
         self.client = client
+        self.protocol = Protocol(client)
         self.scripts = Scripts.register(client)
         self.fingerprint: str | None = None
         self._attach_args: list[Any] | None = None

@@ -16,8 +16,10 @@
   ARGV[2]  model: the bytes a client needs to compute signatures (for hyperplanes:
            the float32 little-endian plane matrix, row-major, bits x dim). May be
            empty, then <root>model is not written.
-  ARGV[3..] field/value pairs stored in <root>cfg. They must include num_bands and
-           sig_bytes (bytes per band signature), which insert, delete and query read.
+  ARGV[3..] field/value pairs stored in <root>cfg. A bucket index must include
+           num_bands and sig_bytes (bytes per band signature), which insert, delete
+           and query read; an IVF-PQ index (scheme "ivfpq") nlist and record_bytes,
+           which the ivf_* scripts read.
 
   Reply    integer 1 when the index was created, 0 when it existed with this
            fingerprint (nothing is written then).
@@ -41,14 +43,18 @@ if #ARGV % 2 ~= 0 then
   return redis.error_reply('LSHRS_BAD_ARGUMENT field/value pairs are unbalanced')
 end
 local fields = {'fingerprint', fingerprint, 'count', '0'}
-local has_bands, has_width = false, false
+local given = {}
 for i = 3, #ARGV, 2 do
-  if ARGV[i] == 'num_bands' then has_bands = tonumber(ARGV[i + 1]) ~= nil end
-  if ARGV[i] == 'sig_bytes' then has_width = tonumber(ARGV[i + 1]) ~= nil end
+  given[ARGV[i]] = ARGV[i + 1]
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
 end
-if not (has_bands and has_width) then
+local function number(name) return tonumber(given[name]) ~= nil end
+if given['scheme'] == 'ivfpq' then
+  if not (number('nlist') and number('record_bytes')) then
+    return redis.error_reply('LSHRS_BAD_ARGUMENT nlist and record_bytes are required')
+  end
+elseif not (number('num_bands') and number('sig_bytes')) then
   return redis.error_reply('LSHRS_BAD_ARGUMENT num_bands and sig_bytes are required')
 end
 

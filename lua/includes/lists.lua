@@ -1,0 +1,68 @@
+--[[
+  lists: the inverted-list layout of IVF-PQ indexes, shared by the ivf_* scripts
+
+  <root>l<list> is a STRING of fixed-size records (int64-le id, then the code);
+  <root>n counts each list's live records (the string may hold spare bytes after
+  them); <root>r<chunk> maps each id to its list and slot (uint32-le each).
+  Needs the prelude.
+]]
+local function list_key(root, list)
+  return root .. 'l' .. string.format('%d', list)
+end
+
+-- The id of the record starting at byte `at` (1-based) of `records`; fails on an id
+-- outside [0, 2^53).
+local function record_id(records, at)
+  local id = struct.unpack('<i8', records, at)
+  if id < 0 or id >= MAX_ID then
+    bad('record id ' .. string.format('%d', id) .. ' must be in [0, 2^53)')
+  end
+  return id
+end
+
+local function live_count(root, list)
+  return tonumber(rcall('HGET', root .. 'n', string.format('%d', list))) or 0
+end
+
+-- list, slot of an indexed id (a number), or nil.
+local function entry_of(root, id)
+  local entry = rcall('HGET', reverse_key(root, id), string.format('%d', id))
+  if not entry then return nil end
+  return struct.unpack('<I4I4', entry)
+end
+
+local function set_entry(root, id, list, slot)
+  rcall('HSET', reverse_key(root, id), string.format('%d', id), struct.pack('<I4I4', list, slot))
+end
+
+-- Removes the record at `slot` of `list`: the list's last record takes its place
+-- (its id's entry follows it), the count drops by one, and the string shrinks when
+-- less than half of it is live. Does not touch the removed id's own entry.
+local function remove_record(root, size, list, slot)
+  local key = list_key(root, list)
+  local last = live_count(root, list) - 1
+  if slot ~= last then
+    local moved = rcall('GETRANGE', key, last * size, last * size + size - 1)
+    rcall('SETRANGE', key, slot * size, moved)
+    set_entry(root, struct.unpack('<i8', moved), list, slot)
+  end
+  if last == 0 then
+    rcall('DEL', key)
+    rcall('HDEL', root .. 'n', string.format('%d', list))
+    return
+  end
+  rcall('HSET', root .. 'n', string.format('%d', list), last)
+  local live = last * size
+  local bytes = rcall('STRLEN', key)
+  if bytes >= 2 * live and bytes - live >= 4096 then
+    rcall('SET', key, rcall('GETRANGE', key, 0, live - 1))
+  end
+end
+
+-- Appends whole records to `list`; returns the slot of the first.
+local function append_records(root, size, list, records)
+  local first = live_count(root, list)
+  rcall('SETRANGE', list_key(root, list), first * size, records)
+  rcall('HSET', root .. 'n', string.format('%d', list), first + #records / size)
+  return first
+end

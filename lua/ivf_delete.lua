@@ -1,0 +1,44 @@
+--[[
+  ivf_delete: remove ids from an IVF-PQ index in O(1) each
+
+  Synopsis
+    EVALSHA <sha> 1 <root> <fingerprint> <id> [<id> ...]
+
+  Atomic per call. For each id the script reads its reverse entry (list, slot),
+  moves the list's last record into that slot (updating the moved id's entry),
+  shortens the list by one record and removes the entry. Ids that are not indexed
+  are skipped.
+
+  KEYS[1]  root: the index's hash-tagged key prefix. Keys touched: <root>l<list>,
+           <root>n, <root>r<chunk> and <root>cfg (see ivf_insert).
+  ARGV[1]  fingerprint: must equal the stored one (see init).
+  ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
+
+  Reply    integer: how many ids were removed. 0 when the index does not exist.
+  Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
+           LSHRS_BAD_ARGUMENT <what>   (nothing is written)
+]]
+--- @include "prelude"
+--- @include "lists"
+local root = KEYS[1]
+local ids = {}
+for i = 2, #ARGV do
+  local id = canonical_id(ARGV[i])
+  if id == nil then bad('id ' .. ARGV[i]) end
+  ids[#ids + 1] = id
+end
+local cfg = attached(root, ARGV[1], {'record_bytes'})
+if not cfg then return 0 end
+local size = tonumber(cfg[1])
+
+local removed = 0
+for _, id in ipairs(ids) do
+  local list, slot = entry_of(root, id)
+  if list then
+    remove_record(root, size, list, slot)
+    rcall('HDEL', reverse_key(root, id), string.format('%d', id))
+    removed = removed + 1
+  end
+end
+if removed > 0 then rcall('HINCRBY', root .. 'cfg', 'count', -removed) end
+return removed
