@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
@@ -74,6 +74,9 @@ def script_source(name: str) -> str:
     return _INCLUDE.sub(include, text)
 
 
+_Error = TypeVar("_Error", bound="ScriptError")
+
+
 class ScriptError(Exception):
     """A script refused a call: ``code`` (``"BAD_ARGUMENT"``, ...) and ``detail``."""
 
@@ -81,6 +84,11 @@ class ScriptError(Exception):
         self.code = code
         self.detail = detail
         super().__init__(message or f"LSHRS_{code}: {detail}")
+
+    def with_message(self: _Error, message: str) -> _Error:
+        """The same error (class, code, detail) told as ``message``, for a caller
+        that knows the context (which index, what to do about it)."""
+        return type(self)(self.code, self.detail, message)
 
 
 class BadArgumentError(ScriptError, ValueError):

@@ -1,38 +1,26 @@
-"""The Lua scripts of ``lua/``, registered once per client.
+"""Former home of the Lua scripts; :mod:`lshrs.protocol` owns them now.
 
-Each script is one atomic operation documented in its header and in
-``docs/lua-protocol.md``. redis-py's :class:`redis.commands.core.Script` calls them with
-EVALSHA and reloads them after a NOSCRIPT (``SCRIPT FLUSH``, a restarted server).
+Kept so that old imports work: :func:`script_source` and :data:`SCRIPT_NAMES` are
+:mod:`lshrs.protocol`'s, and :class:`Scripts` names the bucket-index scripts of a
+:class:`~lshrs.protocol.Protocol` by attribute (``RedisStorage.scripts``). Nothing here
+registers or reads a script itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass, fields
 
 import redis
 from redis.commands.core import Script
 
-SCRIPT_NAMES = ("init", "insert", "delete", "query", "move", "clear", "gather")
+from lshrs.protocol import SCRIPT_NAMES, Protocol, script_source
 
-
-def _lua_dir() -> Path:
-    packaged = Path(__file__).parent / "lua"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "lua"
-
-
-@cache
-def script_source(name: str) -> str:
-    """The Lua source of a script by name (``"insert"``, ``"query"``, ...)."""
-    return (_lua_dir() / f"{name}.lua").read_text(encoding="utf-8")
+__all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
 
 
 @dataclass(frozen=True)
 class Scripts:
-    """The registered scripts, bound to one client."""
+    """The bucket-index scripts of one :class:`~lshrs.protocol.Protocol`, by name."""
 
     init: Script
     insert: Script
@@ -43,16 +31,13 @@ class Scripts:
     gather: Script
 
     def all(self) -> tuple[Script, ...]:
-        return (
-            self.init,
-            self.insert,
-            self.delete,
-            self.query,
-            self.move,
-            self.clear,
-            self.gather,
-        )
+        return tuple(getattr(self, field.name) for field in fields(self))
+
+    @classmethod
+    def of(cls, protocol: Protocol) -> Scripts:
+        """The scripts ``protocol`` registered (the same objects, nothing new)."""
+        return cls(*(protocol.scripts[field.name] for field in fields(cls)))
 
     @classmethod
     def register(cls, client: redis.Redis) -> Scripts:
-        return cls(*(client.register_script(script_source(name)) for name in SCRIPT_NAMES))
+        return cls.of(Protocol(client))

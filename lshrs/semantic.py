@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from lshrs.scripts import script_source
-from lshrs.storage import NoConfigError, RedisStorage, script_error
+from lshrs.protocol import NoConfigError, NotIndexedError, ScriptError, translate
+from lshrs.storage import RedisStorage
 
 PAIRS_PER_CALL = 5000
 
@@ -42,7 +42,6 @@ class SemanticIds:
 
     def __init__(self, storage: RedisStorage) -> None:
         self.storage = storage
-        self.script = storage.client.register_script(script_source("semantic_id"))
 
     def assign(self, ids: npt.NDArray[np.int64], paths: list[str]) -> list[str]:
         """Give each id a semantic ID (ids that have one keep it). One atomic script
@@ -71,23 +70,21 @@ class SemanticIds:
                 strict=True,
             ):
                 args += pair
-            self.script(keys=[self.storage.keys.root], args=args, client=pipe)
+            self.storage.protocol.call("semantic_id", self.storage.keys.root, args, client=pipe)
         try:
             replies = pipe.execute()
         except redis.ResponseError as error:
-            parsed = script_error(error)
-            if parsed is None:
+            typed = translate(error)
+            if isinstance(typed, NoConfigError):
+                typed = typed.with_message(f"index {self.storage.prefix!r} has no configuration")
+            elif isinstance(typed, NotIndexedError):
+                typed = typed.with_message(
+                    f"id {typed.detail} is not indexed: only indexed ids get semantic IDs; "
+                    "index it first"
+                )
+            elif not isinstance(typed, ScriptError):
                 raise
-            code, detail = parsed
-            if code == "LSHRS_NO_CONFIG":
-                raise NoConfigError(
-                    f"index {self.storage.prefix!r} has no configuration"
-                ) from error
-            if code == "LSHRS_NOT_INDEXED":
-                raise ValueError(
-                    f"id {detail} is not indexed: only indexed ids get semantic IDs; index it first"
-                ) from error
-            raise ValueError(f"{code}: {detail}") from error
+            raise typed from error
         return [_text(name) for reply in replies for name in reply]
 
     def get(self, index: int) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,11 +9,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import redis
+from redis.commands.core import Script
 
 from lshrs.eviction import check_eviction_policy
 from lshrs.hashing import HashSignatures
 from lshrs.keys import KeySpace, bucket_code
-from lshrs.protocol import Protocol
+from lshrs.protocol import (
+    ConfigMismatchError,
+    NoConfigError,
+    NotIndexedError,
+    Protocol,
+    ScriptError,
+    parse_error,
+    translate,
+)
 from lshrs.scripts import Scripts
 from lshrs.validation import as_ids
 
@@ -25,17 +33,22 @@ MIN_GROUP_SIZE = 2
 """Average ids per bucket in one insert call from which grouping them pays."""
 CLEAR_SCAN_COUNT = 1000
 
-_SCRIPT_ERROR = re.compile(r"(LSHRS_[A-Z_]+) ?(.*)", re.DOTALL)
-
-
-class NoConfigError(RuntimeError):
-    """The index has no configuration in Redis (it was cleared); attach again."""
+__all__ = [
+    "BucketOperation",
+    "NoConfigError",
+    "RedisStorage",
+    "count_collisions",
+    "encode_insert",
+    "script_error",
+]
 
 
 def script_error(error: redis.ResponseError) -> tuple[str, str] | None:
-    """``(code, detail)`` of an lshrs script error, or None for any other error."""
-    match = _SCRIPT_ERROR.search(str(error))
-    return (match.group(1), match.group(2).strip()) if match else None
+    """``(code, detail)`` of an lshrs script error, code with its ``LSHRS_`` prefix, or
+    None for any other error. :func:`lshrs.protocol.translate` gives the typed exception.
+    """
+    parsed = parse_error(error)
+    return None if parsed is None else (f"LSHRS_{parsed[0]}", parsed[1])
 
 
 @dataclass(frozen=True)
@@ -201,7 +214,8 @@ class RedisStorage:
                 )
         self.client = client
         self.protocol = Protocol(client)
-        self.scripts = Scripts.register(client)
+        self.scripts = Scripts.of(self.protocol)
+        """The bucket-index scripts by attribute; :attr:`protocol` calls them."""
         self.fingerprint: str | None = None
         self._attach_args: list[Any] | None = None
 
@@ -226,20 +240,17 @@ class RedisStorage:
         args: list[Any] = [fingerprint, model]
         for name, value in fields.items():
             args += [name, value]
-        created = bool(self._run(self.scripts.init, args))
+        created = bool(self._run("init", args))
         check_eviction_policy(self.client)
-        pipe = self.client.pipeline(transaction=False)
-        for script in self.scripts.all():
-            pipe.script_load(script.script)
-        pipe.execute()
+        self.protocol.load_all()
         self.fingerprint = fingerprint
         self._attach_args = args
         return created
 
     def _reattach(self) -> None:
         if self._attach_args is None:
-            raise NoConfigError(f"index {self.prefix!r} has no configuration in Redis")
-        self._run(self.scripts.init, self._attach_args)
+            raise self._no_config()
+        self._run("init", self._attach_args)
 
     def config(self) -> dict[str, str]:
         """The stored configuration (empty when the index does not exist)."""
@@ -256,32 +267,59 @@ class RedisStorage:
             return self.fingerprint
         stored = self.client.hget(self.keys.config, "fingerprint")
         if stored is None:
-            raise NoConfigError(f"index {self.prefix!r} has no configuration in Redis")
+            raise self._no_config()
         return _text(stored)
 
     # -- script calls ----------------------------------------------------------------
 
-    def _run(self, script: Any, args: Sequence[Any], client: Any = None) -> Any:
-        try:
-            return script(keys=[self.keys.root], args=args, client=client)
-        except redis.ResponseError as error:
-            raise self._translate(error) from error
+    def _run(self, script: str | Script, args: Sequence[Any], client: Any = None) -> Any:
+        """Run a script (by name, or one of :attr:`scripts`) with this index's root.
 
-    def _translate(self, error: redis.ResponseError) -> Exception:
-        parsed = script_error(error)
-        if parsed is None:
-            return error
-        code, detail = parsed
-        if code == "LSHRS_CONFIG_MISMATCH":
-            stored, _, given = detail.partition(" | ")
-            return ValueError(
-                f"index {self.prefix!r} in Redis was built as '{stored}' but this client is "
-                f"'{given}'. Open it with the same parameters (LSHRS.load_from_disk of its "
-                "saved model does that), or use another redis_prefix."
+        Raises:
+            lshrs.protocol.ScriptError: the typed error of a refused call, told for
+                this index (:meth:`_friendly`).
+        """
+        if isinstance(script, Script):
+            script = next(name for name, s in self.protocol.scripts.items() if s is script)
+        try:
+            return self.protocol.call(script, self.keys.root, args, client)
+        except ScriptError as error:
+            friendly = self._friendly(error)
+            if friendly is error:
+                raise
+            raise friendly from error
+
+    def _execute(self, pipe: Any) -> list[Any]:
+        """``pipe.execute()`` of queued script calls, their errors as :meth:`_run`'s."""
+        try:
+            replies: list[Any] = pipe.execute()
+        except redis.ResponseError as error:
+            typed = translate(error)
+            if not isinstance(typed, ScriptError):
+                raise
+            raise self._friendly(typed) from error
+        return replies
+
+    def _friendly(self, error: ScriptError) -> ScriptError:
+        """A script error told for this index: a configuration mismatch names both
+        configurations and what to do; the others keep their message."""
+        if isinstance(error, ConfigMismatchError):
+            return error.with_message(
+                f"index {self.prefix!r} in Redis was built as '{error.stored}' but this "
+                f"client is '{error.given}'. Open it with the same parameters "
+                "(LSHRS.load_from_disk of its saved model does that), or use another "
+                "redis_prefix."
             )
-        if code == "LSHRS_NO_CONFIG":
-            return NoConfigError(f"index {self.prefix!r} has no configuration in Redis")
-        return ValueError(f"{code}: {detail}")
+        if isinstance(error, NoConfigError):
+            return error.with_message(self._no_config_message())
+        return error
+
+    def _no_config_message(self) -> str:
+        return f"index {self.prefix!r} has no configuration in Redis"
+
+    def _no_config(self) -> NoConfigError:
+        root = self.keys.root.decode(errors="backslashreplace")
+        return NoConfigError("NO_CONFIG", root, self._no_config_message())
 
     def insert_batches(
         self, batches: Sequence[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]]
@@ -297,17 +335,16 @@ class RedisStorage:
             calls = [encode_insert(fingerprint, ids, sigs) for ids, sigs in batches]
             try:
                 if len(calls) == 1:
-                    return int(self.scripts.insert(keys=[self.keys.root], args=calls[0]))
+                    return int(self._run("insert", calls[0]))
                 pipe = self.client.pipeline(transaction=False)
                 for args in calls:
-                    self.scripts.insert(keys=[self.keys.root], args=args, client=pipe)
-                return sum(int(added) for added in pipe.execute())
-            except redis.ResponseError as error:
-                translated = self._translate(error)
-                if isinstance(translated, NoConfigError) and attempt == 0:
+                    self.protocol.call("insert", self.keys.root, args, client=pipe)
+                return sum(int(added) for added in self._execute(pipe))
+            except NoConfigError:
+                if attempt == 0:
                     self._reattach()
                     continue
-                raise translated from error
+                raise
         raise AssertionError("unreachable")
 
     def insert(self, ids: npt.NDArray[np.int64], signatures: npt.NDArray[np.uint8]) -> int:
@@ -318,18 +355,13 @@ class RedisStorage:
         """Remove ids; each call of the delete script is atomic. Returns how many went."""
         id_bytes = np.unique(ids).astype(np.bytes_).tolist()
         if len(id_bytes) <= DELETE_IDS_PER_CALL:
-            return int(self._run(self.scripts.delete, id_bytes))
+            return int(self._run("delete", id_bytes))
         pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(id_bytes), DELETE_IDS_PER_CALL):
-            self.scripts.delete(
-                keys=[self.keys.root],
-                args=id_bytes[start : start + DELETE_IDS_PER_CALL],
-                client=pipe,
+            self.protocol.call(
+                "delete", self.keys.root, id_bytes[start : start + DELETE_IDS_PER_CALL], pipe
             )
-        try:
-            return sum(int(removed) for removed in pipe.execute())
-        except redis.ResponseError as error:
-            raise self._translate(error) from error
+        return sum(int(removed) for removed in self._execute(pipe))
 
     def query(
         self, codes: Sequence[bytes], limit: int
@@ -347,7 +379,7 @@ class RedisStorage:
         fingerprint = self.fingerprint or self._fingerprint_or_none()
         if fingerprint is None:
             return 0, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        members = self._run(self.scripts.gather, [fingerprint, *codes])
+        members = self._run("gather", [fingerprint, *codes])
         return count_collisions(members, limit)
 
     def _fingerprint_or_none(self) -> str | None:
@@ -361,7 +393,7 @@ class RedisStorage:
         cursor: bytes | str = b"0"
         deleted = 0
         while True:
-            cursor, count = self._run(self.scripts.clear, [cursor, CLEAR_SCAN_COUNT])
+            cursor, count = self._run("clear", [cursor, CLEAR_SCAN_COUNT])
             deleted += int(count)
             if _text(cursor) == "0":
                 return deleted
@@ -380,16 +412,14 @@ class RedisStorage:
         ids = as_ids([index], "index")
         try:
             self._run(
-                self.scripts.move,
+                "move",
                 [self._fingerprint(), ids.astype(np.bytes_)[0], int(band_id), bytes(signature)],
             )
-        except ValueError as error:
-            if "LSHRS_NOT_INDEXED" in str(error):
-                raise ValueError(
-                    f"index {index} is not in the index; add ids with all their bands "
-                    "(RedisStorage.batch_add or LSHRS.index), then move bands with add_to_bucket"
-                ) from error
-            raise
+        except NotIndexedError as error:
+            raise error.with_message(
+                f"index {index} is not in the index; add ids with all their bands "
+                "(RedisStorage.batch_add or LSHRS.index), then move bands with add_to_bucket"
+            ) from error
 
     def get_bucket(self, band_id: int, signature: bytes) -> set[int]:
         """Ids in the bucket ``(band_id, signature)``."""
@@ -404,7 +434,7 @@ class RedisStorage:
         """
         config = self.config()
         if not config:
-            raise NoConfigError(f"index {self.prefix!r} has no configuration in Redis")
+            raise self._no_config()
         num_bands, width = int(config["num_bands"]), int(config["sig_bytes"])
         ids = as_ids([op.index for op in operations], "operations' indices")
         if np.unique(ids).size != ids.size:

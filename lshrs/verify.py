@@ -25,7 +25,6 @@ from typing import Any
 
 from redis.client import NEVER_DECODE
 
-from lshrs.scripts import script_source
 from lshrs.storage import RedisStorage
 
 VERIFY_SCAN_COUNT = 10
@@ -161,11 +160,10 @@ class _Scan:
         self.malformed: set[str] = set()
         self.unknown: set[str] = set()
         self.keys_examined = 0
-        script = storage.client.register_script(script_source("verify"))
         cursor: bytes | str = b"0"
         while True:
-            reply = script(
-                keys=[storage.keys.root], args=[cursor, keys_per_call, int(repair), int(members)]
+            reply = storage.protocol.call(
+                "verify", storage.keys.root, [cursor, keys_per_call, int(repair), int(members)]
             )
             cursor = reply[0]
             self.keys_examined += int(reply[1])
@@ -213,7 +211,8 @@ def verify_index(
 
     Raises:
         ValueError: if ``keys_per_call`` is not a positive integer.
-        redis.exceptions.RedisError: from Redis, unchanged.
+        lshrs.protocol.NoConfigError: if the index is cleared while verify runs.
+        redis.exceptions.RedisError: any other error from Redis, unchanged.
 
     Example:
         >>> report = verify_index(lsh.storage, lsh.hasher.fingerprint,
@@ -245,8 +244,7 @@ def verify_index(
     report.unknown_keys = sorted(scan.unknown)
     report.actual_count = sum(scan.entries.values())
     if repair and (report.count_mismatch or report.stored_count is None):
-        recount = storage.client.register_script(script_source("recount"))
         report.count_repaired = bool(
-            recount(keys=[storage.keys.root], args=[raw_count, report.actual_count])
+            storage.protocol.call("recount", storage.keys.root, [raw_count, report.actual_count])
         )
     return report

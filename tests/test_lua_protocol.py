@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -14,8 +13,8 @@ import redis
 
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
+from lshrs.protocol import SCRIPT_NAMES, script_source
 
-LUA = Path(__file__).resolve().parents[1] / "lua"
 REDIS_CLI = shutil.which("redis-cli")
 pytestmark = pytest.mark.skipif(REDIS_CLI is None, reason="redis-cli is not installed")
 
@@ -37,14 +36,14 @@ class Cli:
         parsed = urlparse(url)
         self.base = [REDIS_CLI, "-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port)]
         self.sha = {}
-        for script in LUA.glob("*.lua"):
+        for name in SCRIPT_NAMES:
             out = subprocess.run(
                 [*self.base, "-x", "SCRIPT", "LOAD"],
-                input=script.read_bytes(),
+                input=script_source(name).encode(),
                 capture_output=True,
                 check=True,
             )
-            self.sha[script.stem] = out.stdout.decode().strip()
+            self.sha[name] = out.stdout.decode().strip()
 
     def evalsha(self, script: str, root: bytes, *args: bytes | str | int) -> list[str]:
         line = " ".join(["EVALSHA", self.sha[script], "1", cli_arg(root), *map(cli_arg, args)])

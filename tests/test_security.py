@@ -16,7 +16,7 @@ import redis
 import lshrs
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
-from lshrs.scripts import script_source
+from lshrs.protocol import SCRIPT_NAMES, script_source
 from lshrs.security import acl_rules
 from lshrs.vector_store import RedisVectorStore
 from tests.fixtures.redis_server import RedisProcess, free_port, server_binaries
@@ -164,19 +164,42 @@ def test_lua_source_never_contains_user_data(server):
     for prefix in ["x'] redis.call('FLUSHALL') --", "]]..os.exit()..[[", "\n\0"]:
         with LSHRS(dim=DIM, redis_port=server.port, redis_prefix=prefix) as lsh:
             workflow(lsh)
-    files = sorted((Path(lshrs.__file__).parents[1] / "lua").glob("*.lua"))
-    shas = [hashlib.sha1(path.read_bytes()).hexdigest() for path in files]
+    shas = [hashlib.sha1(script_source(name).encode()).hexdigest() for name in SCRIPT_NAMES]
     cached = admin.info("memory")["number_of_cached_scripts"]
     assert sum(admin.script_exists(*shas)) == cached > 0
 
 
 def test_no_module_builds_lua_from_strings():
-    """Static check: every script registered in lshrs is a lua/ file read verbatim."""
+    """Static check: lshrs.protocol is the one module that registers or loads scripts,
+    it registers only script_source(name), and script_source is a file of lua/ read
+    verbatim except that each include line becomes a file of lua/includes."""
     package = Path(lshrs.__file__).parent
-    for module in package.glob("*.py"):
-        for call in re.findall(r"register_script\(([^)]*)\)", module.read_text()):
-            assert call.startswith(("script_source(", "source")), (module.name, call)
-        assert "redis.call" not in module.read_text(), module.name
+    loaders = {}
+    for module in sorted(package.rglob("*.py")):
+        text = module.read_text()
+        calls = re.findall(
+            r"\b(?:register_script|script_load|eval|evalsha|eval_ro|evalsha_ro)\(([^)]*)\)", text
+        )
+        if calls:
+            loaders[module.relative_to(package).as_posix()] = calls
+        assert "redis.call" not in text, module.name
+    assert list(loaders) == ["protocol.py"]
+    # registers script_source(...); loads only what it registered (Script.script)
+    assert [call.split("(")[0] for call in loaders["protocol.py"]] == [
+        "script_source",
+        "script.script",
+    ]
+
+    lua = package.parent / "lua"
+    assert sorted(path.stem for path in lua.glob("*.lua")) == sorted(SCRIPT_NAMES)
+    for name in SCRIPT_NAMES:
+        parts = re.split(
+            r'^--- @include "([a-z_]+)"$', (lua / f"{name}.lua").read_text(), flags=re.M
+        )
+        expected = parts[0]
+        for include, after in zip(parts[1::2], parts[2::2], strict=True):
+            expected += (lua / "includes" / f"{include}.lua").read_text().rstrip("\n") + after
+        assert script_source(name) == expected, name
 
 
 OPENSSL = shutil.which("openssl")
