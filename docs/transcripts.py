@@ -18,11 +18,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "lua-protocol.md"
-LUA = ROOT / "lua"
+SCRIPTS = ("init", "insert", "delete", "query", "gather", "move", "clear")
+LOAD = " | redis-cli -x SCRIPT LOAD"
+"""A transcript line ``$ <shell command> | redis-cli -x SCRIPT LOAD`` loads what the
+command prints (run in the repository), which must be a script as lshrs loads it."""
 
 TRANSCRIPTS: dict[str, list[str]] = {
     "load": [
-        "$ redis-cli -x SCRIPT LOAD < lua/init.lua",
+        "$ sed -e '/^--- @include \"prelude\"$/{r lua/includes/prelude.lua' -e 'd}' "
+        "lua/init.lua" + LOAD,
     ],
     "init": [
         'EVALSHA {init} 1 "{{demo}}:" "fp-1" "" num_bands 2 sig_bytes 1',
@@ -65,24 +69,32 @@ TRANSCRIPTS: dict[str, list[str]] = {
 }
 
 
+def source_of(name: str) -> bytes:
+    """The script as lshrs loads it: lua/<name>.lua with its includes expanded."""
+    from lshrs.protocol import script_source
+
+    return script_source(name).encode()
+
+
 def sha_of(name: str) -> str:
-    return hashlib.sha1((LUA / f"{name}.lua").read_bytes()).hexdigest()
+    return hashlib.sha1(source_of(name)).hexdigest()
 
 
 def run(port: int, command: str) -> str:
-    if command.startswith("$ redis-cli -x SCRIPT LOAD < "):
-        script = ROOT / command.rsplit(" ", 1)[1]
+    if command.startswith("$ ") and command.endswith(LOAD):
+        source = subprocess.run(
+            command[2 : -len(LOAD)], shell=True, cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        if source not in {source_of(name) for name in SCRIPTS}:
+            raise SystemExit(f"{command!r} does not print a script as lshrs loads it")
         out = subprocess.run(
             ["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
-            input=script.read_bytes(),
+            input=source,
             capture_output=True,
             check=True,
         )
         return f"{command}\n{out.stdout.decode().strip()}"
-    shas = {
-        name: sha_of(name)
-        for name in ("init", "insert", "delete", "query", "gather", "move", "clear")
-    }
+    shas = {name: sha_of(name) for name in SCRIPTS}
     line = command.format(**shas)
     out = subprocess.run(
         ["redis-cli", "--no-raw", "-p", str(port)],
@@ -94,10 +106,10 @@ def run(port: int, command: str) -> str:
 
 
 def render(port: int) -> dict[str, str]:
-    for name in ("init", "insert", "delete", "query", "gather", "move", "clear"):
+    for name in SCRIPTS:
         subprocess.run(
             ["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],
-            input=(LUA / f"{name}.lua").read_bytes(),
+            input=source_of(name),
             capture_output=True,
             check=True,
         )

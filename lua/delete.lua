@@ -17,19 +17,14 @@
   Reply    integer: how many ids were removed.
   Errors   LSHRS_BAD_ARGUMENT <what>   (nothing is written)
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local root = KEYS[1]
 local cfg_key = root .. 'cfg'
-local CHUNK = 128
-local MAX_ID = 9007199254740992
 
 local chunk_of = {}
 for i = 1, #ARGV do
-  local id = tonumber(ARGV[i])
-  if id == nil or id < 0 or id >= MAX_ID or id % 1 ~= 0
-      or string.format('%d', id) ~= ARGV[i] then
-    return redis.error_reply('LSHRS_BAD_ARGUMENT id ' .. ARGV[i])
-  end
+  local id = canonical_id(ARGV[i])
+  if id == nil then return refuse('BAD_ARGUMENT', 'id ' .. ARGV[i]) end
   chunk_of[i] = string.format('%d', math.floor(id / CHUNK))
 end
 

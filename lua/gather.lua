@@ -25,14 +25,12 @@
            the buckets are empty or missing, or the index does not exist yet.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local root = KEYS[1]
 
-local stored = rcall('HGET', root .. 'cfg', 'fingerprint')
-if not stored then return '' end
-if stored ~= ARGV[1] then
-  return redis.error_reply('LSHRS_CONFIG_MISMATCH ' .. stored .. ' | ' .. ARGV[1])
-end
+local cfg, mismatch = checked_config(root, ARGV[1], {})
+if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+if not cfg then return '' end
 
 local parts, n = {}, 0
 local prefix = root .. 'b'

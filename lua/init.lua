@@ -26,21 +26,17 @@
   Errors   LSHRS_CONFIG_MISMATCH <stored fingerprint> | <given fingerprint>
            LSHRS_BAD_ARGUMENT <what>        (nothing is written)
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local root = KEYS[1]
 local cfg_key = root .. 'cfg'
 local fingerprint = ARGV[1]
 
-local stored = rcall('HGET', cfg_key, 'fingerprint')
-if stored then
-  if stored ~= fingerprint then
-    return redis.error_reply('LSHRS_CONFIG_MISMATCH ' .. stored .. ' | ' .. fingerprint)
-  end
-  return 0
-end
+local existing, mismatch = checked_config(root, fingerprint, {})
+if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+if existing then return 0 end
 
 if #ARGV % 2 ~= 0 then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT field/value pairs are unbalanced')
+  return refuse('BAD_ARGUMENT', 'field/value pairs are unbalanced')
 end
 local fields = {'fingerprint', fingerprint, 'count', '0'}
 local given = {}
@@ -52,10 +48,10 @@ end
 local function number(name) return tonumber(given[name]) ~= nil end
 if given['scheme'] == 'ivfpq' then
   if not (number('nlist') and number('record_bytes')) then
-    return redis.error_reply('LSHRS_BAD_ARGUMENT nlist and record_bytes are required')
+    return refuse('BAD_ARGUMENT', 'nlist and record_bytes are required')
   end
 elseif not (number('num_bands') and number('sig_bytes')) then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT num_bands and sig_bytes are required')
+  return refuse('BAD_ARGUMENT', 'num_bands and sig_bytes are required')
 end
 
 rcall('HSET', cfg_key, unpack(fields))

@@ -34,46 +34,30 @@
            LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_BAD_ARGUMENT <what>                 (nothing is written)
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local root = KEYS[1]
 local cfg_key = root .. 'cfg'
-local CHUNK = 128
-local MAX_ID = 9007199254740992
 local UNPACK_STEP = 4000
 
-local cfg = rcall('HMGET', cfg_key, 'fingerprint', 'num_bands', 'sig_bytes')
-if not cfg[1] then
-  return redis.error_reply('LSHRS_NO_CONFIG ' .. root)
-end
-if cfg[1] ~= ARGV[1] then
-  return redis.error_reply('LSHRS_CONFIG_MISMATCH ' .. cfg[1] .. ' | ' .. ARGV[1])
-end
-local num_bands = tonumber(cfg[2])
-local width = tonumber(cfg[3])
+local cfg, mismatch = checked_config(root, ARGV[1], {'num_bands', 'sig_bytes'})
+if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+if not cfg then return refuse('NO_CONFIG', root) end
+local num_bands = tonumber(cfg[1])
+local width = tonumber(cfg[2])
 local sigs_len = num_bands * width
-
-local function bad(what)
-  return redis.error_reply('LSHRS_BAD_ARGUMENT ' .. what)
-end
-
-local function canonical_id(text)
-  local id = tonumber(text)
-  if id == nil or id < 0 or id >= MAX_ID or id % 1 ~= 0 then return nil end
-  if string.format('%d', id) ~= text then return nil end
-  return id
-end
 
 -- Validate everything before the first write.
 local n = tonumber(ARGV[2])
 if n == nil or n < 0 or n % 1 ~= 0 or #ARGV < 3 + 2 * n then
-  return bad('n must count the id/sigs pairs that follow')
+  return refuse('BAD_ARGUMENT', 'n must count the id/sigs pairs that follow')
 end
 local chunk_of = {}
 for i = 1, n do
   local id = canonical_id(ARGV[1 + 2 * i])
-  if id == nil then return bad('id ' .. ARGV[1 + 2 * i]) end
+  if id == nil then return refuse('BAD_ARGUMENT', 'id ' .. ARGV[1 + 2 * i]) end
   if #ARGV[2 + 2 * i] ~= sigs_len then
-    return bad('sigs of id ' .. ARGV[1 + 2 * i] .. ' must be ' .. sigs_len .. ' bytes')
+    return refuse('BAD_ARGUMENT',
+      'sigs of id ' .. ARGV[1 + 2 * i] .. ' must be ' .. sigs_len .. ' bytes')
   end
   chunk_of[i] = math.floor(id / CHUNK)
 end
@@ -81,21 +65,21 @@ local groups_at = 3 + 2 * n
 local from_sigs = ARGV[groups_at] == '*'
 local g = 0
 if from_sigs then
-  if #ARGV ~= groups_at then return bad('nothing may follow "*"') end
+  if #ARGV ~= groups_at then return refuse('BAD_ARGUMENT', 'nothing may follow "*"') end
 else
   g = tonumber(ARGV[groups_at])
-  if g == nil then return bad('group count') end
+  if g == nil then return refuse('BAD_ARGUMENT', 'group count') end
   local pos, members = groups_at + 1, 0
   for _ = 1, g do
     local m = tonumber(ARGV[pos + 1])
     if #ARGV[pos] ~= 2 + width or m == nil or m < 1 or pos + 1 + m > #ARGV then
-      return bad('bucket group at argument ' .. pos)
+      return refuse('BAD_ARGUMENT', 'bucket group at argument ' .. pos)
     end
     members = members + m
     pos = pos + 2 + m
   end
   if members ~= n * num_bands or pos ~= #ARGV + 1 then
-    return bad('groups must hold exactly n * num_bands memberships')
+    return refuse('BAD_ARGUMENT', 'groups must hold exactly n * num_bands memberships')
   end
 end
 

@@ -21,33 +21,27 @@
            LSHRS_NOT_INDEXED <id>
            LSHRS_BAD_ARGUMENT <what>
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local root = KEYS[1]
-local cfg_key = root .. 'cfg'
 
-local cfg = rcall('HMGET', cfg_key, 'fingerprint', 'num_bands', 'sig_bytes')
-if not cfg[1] then return redis.error_reply('LSHRS_NO_CONFIG ' .. root) end
-if cfg[1] ~= ARGV[1] then
-  return redis.error_reply('LSHRS_CONFIG_MISMATCH ' .. cfg[1] .. ' | ' .. ARGV[1])
-end
-local num_bands = tonumber(cfg[2])
-local width = tonumber(cfg[3])
+local cfg, mismatch = checked_config(root, ARGV[1], {'num_bands', 'sig_bytes'})
+if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+if not cfg then return refuse('NO_CONFIG', root) end
+local num_bands = tonumber(cfg[1])
+local width = tonumber(cfg[2])
 local id_text, band, sig = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local id = tonumber(id_text)
-if id == nil or id < 0 or id >= 9007199254740992 or id % 1 ~= 0
-    or string.format('%d', id) ~= id_text then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT id ' .. id_text)
-end
+local id = canonical_id(id_text)
+if id == nil then return refuse('BAD_ARGUMENT', 'id ' .. id_text) end
 if band == nil or band < 0 or band >= num_bands or band % 1 ~= 0 then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT band ' .. ARGV[3])
+  return refuse('BAD_ARGUMENT', 'band ' .. ARGV[3])
 end
 if #sig ~= width then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT sig must be ' .. width .. ' bytes')
+  return refuse('BAD_ARGUMENT', 'sig must be ' .. width .. ' bytes')
 end
 
-local rkey = root .. 'r' .. string.format('%d', math.floor(id / 128))
+local rkey = reverse_key(root, id)
 local sigs = rcall('HGET', rkey, id_text)
-if not sigs then return redis.error_reply('LSHRS_NOT_INDEXED ' .. id_text) end
+if not sigs then return refuse('NOT_INDEXED', id_text) end
 local first = band * width + 1
 local old = string.sub(sigs, first, first + width - 1)
 if old == sig then return 0 end

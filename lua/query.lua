@@ -23,17 +23,15 @@
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_BAD_ARGUMENT <what>
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local root = KEYS[1]
 
-local stored = rcall('HGET', root .. 'cfg', 'fingerprint')
-if not stored then return {0, {}, {}} end
-if stored ~= ARGV[1] then
-  return redis.error_reply('LSHRS_CONFIG_MISMATCH ' .. stored .. ' | ' .. ARGV[1])
-end
+local cfg, mismatch = checked_config(root, ARGV[1], {})
+if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+if not cfg then return {0, {}, {}} end
 local limit = tonumber(ARGV[2])
 if limit == nil or limit < 0 or limit % 1 ~= 0 then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT limit must be a non-negative integer')
+  return refuse('BAD_ARGUMENT', 'limit must be a non-negative integer')
 end
 
 local counts, total = {}, 0

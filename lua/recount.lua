@@ -21,15 +21,15 @@
   Errors   LSHRS_NO_CONFIG <root>
            LSHRS_BAD_ARGUMENT <what>                 (nothing is written)
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local cfg_key = KEYS[1] .. 'cfg'
 
 local actual = tonumber(ARGV[2])
 if actual == nil or actual < 0 or actual % 1 ~= 0 then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT actual must be an integer >= 0')
+  return refuse('BAD_ARGUMENT', 'actual must be an integer >= 0')
 end
 if rcall('HEXISTS', cfg_key, 'fingerprint') == 0 then
-  return redis.error_reply('LSHRS_NO_CONFIG ' .. KEYS[1])
+  return refuse('NO_CONFIG', KEYS[1])
 end
 if (rcall('HGET', cfg_key, 'count') or '') ~= ARGV[1] then return 0 end
 rcall('HSET', cfg_key, 'count', ARGV[2])

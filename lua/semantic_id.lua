@@ -27,38 +27,31 @@
            LSHRS_NOT_INDEXED <id>          (nothing is written)
            LSHRS_BAD_ARGUMENT <what>       (nothing is written)
 ]]
-local rcall = redis.call
+--- @include "prelude"
 local root = KEYS[1]
 local names_key = root .. 'sn'
 local counts_key = root .. 'sc'
-local CHUNK = 128
-local MAX_ID = 9007199254740992
 
-local stored = rcall('HGET', root .. 'cfg', 'fingerprint')
-if not stored then return redis.error_reply('LSHRS_NO_CONFIG ' .. root) end
-if stored ~= ARGV[1] then
-  return redis.error_reply('LSHRS_CONFIG_MISMATCH ' .. stored .. ' | ' .. ARGV[1])
-end
+local cfg, mismatch = checked_config(root, ARGV[1], {})
+if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+if not cfg then return refuse('NO_CONFIG', root) end
 if #ARGV % 2 ~= 1 then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT id/path pairs are unbalanced')
+  return refuse('BAD_ARGUMENT', 'id/path pairs are unbalanced')
 end
 
 -- Validate everything before the first write.
 local chunk_of, seen = {}, {}
 for i = 2, #ARGV, 2 do
   local text, path = ARGV[i], ARGV[i + 1]
-  local id = tonumber(text)
-  if id == nil or id < 0 or id >= MAX_ID or id % 1 ~= 0
-      or string.format('%d', id) ~= text or seen[text] then
-    return redis.error_reply('LSHRS_BAD_ARGUMENT id ' .. text)
-  end
+  local id = canonical_id(text)
+  if id == nil or seen[text] then return refuse('BAD_ARGUMENT', 'id ' .. text) end
   if #path == 0 then
-    return redis.error_reply('LSHRS_BAD_ARGUMENT empty path for id ' .. text)
+    return refuse('BAD_ARGUMENT', 'empty path for id ' .. text)
   end
   seen[text] = true
   chunk_of[i] = string.format('%d', math.floor(id / CHUNK))
-  if rcall('HEXISTS', root .. 'r' .. chunk_of[i], text) == 0 then
-    return redis.error_reply('LSHRS_NOT_INDEXED ' .. text)
+  if rcall('HEXISTS', reverse_key(root, id), text) == 0 then
+    return refuse('NOT_INDEXED', text)
   end
 end
 

@@ -54,23 +54,21 @@
   Errors   LSHRS_NO_CONFIG <root>                    the index has no configuration
            LSHRS_BAD_ARGUMENT <what>
 ]]
+--- @include "prelude"
 if redis.replicate_commands then redis.replicate_commands() end
-local rcall = redis.call
 local root = KEYS[1]
-local CHUNK = 128
-local MAX_ID = 9007199254740992
 
 local cfg = rcall('HMGET', root .. 'cfg', 'num_bands', 'sig_bytes')
 local num_bands, width = tonumber(cfg[1]), tonumber(cfg[2])
 if num_bands == nil or width == nil then
-  return redis.error_reply('LSHRS_NO_CONFIG ' .. root)
+  return refuse('NO_CONFIG', root)
 end
 local count = tonumber(ARGV[2])
 if count == nil or count < 1 or count % 1 ~= 0 then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT count must be a positive integer')
+  return refuse('BAD_ARGUMENT', 'count must be a positive integer')
 end
 if (ARGV[3] ~= '0' and ARGV[3] ~= '1') or (ARGV[4] ~= '0' and ARGV[4] ~= '1') then
-  return redis.error_reply('LSHRS_BAD_ARGUMENT repair and members must be 0 or 1')
+  return refuse('BAD_ARGUMENT', 'repair and members must be 0 or 1')
 end
 local repair = ARGV[3] == '1'
 local check_members = ARGV[4] == '1'
@@ -81,16 +79,8 @@ for b = 0, num_bands - 1 do
   band_key[b] = root .. 'b' .. string.char(math.floor(b / 256), b % 256)
 end
 
--- text as a number if it is a canonical decimal integer in [0, 2^53), else nil.
-local function canonical(text)
-  local n = tonumber(text)
-  if n == nil or n < 0 or n >= MAX_ID or n % 1 ~= 0 then return nil end
-  if string.format('%d', n) ~= text then return nil end
-  return n
-end
-
 local function chunk_of(id)
-  local n = canonical(id)
+  local n = canonical_id(id)
   if n == nil then return nil end
   return string.format('%d', math.floor(n / CHUNK))
 end
@@ -160,15 +150,15 @@ for k = 1, #keys do
   local kind = string.sub(key, #root + 1, #root + 1)
   local rest = string.sub(key, #root + 2)
   local key_type = rcall('TYPE', key).ok
-  if kind == 'r' and key_type == 'hash' and canonical(rest) then
+  if kind == 'r' and key_type == 'hash' and canonical_id(rest) then
     check_chunk(key, rest)
   elseif kind == 'b' and key_type == 'set' and #rest == 2 + width
       and string.byte(rest, 1) * 256 + string.byte(rest, 2) < num_bands then
     if check_members then check_bucket(key, rest) end
     sizes = sizes + rcall('SCARD', key)
-  elseif (kind == 'v' and key_type == 'string' and canonical(rest))
+  elseif (kind == 'v' and key_type == 'string' and canonical_id(rest))
       or (kind == 's' and key_type == 'hash'
-        and (rest == 'n' or rest == 'c' or canonical(rest))) then
+        and (rest == 'n' or rest == 'c' or canonical_id(rest))) then
     -- the vector store and semantic IDs live beside the index; nothing to check
   elseif key ~= root .. 'cfg' and key ~= root .. 'model' then
     unknown[#unknown + 1] = key

@@ -9,8 +9,10 @@
 
   Errors are raised with error(<CODE> <detail>, 0): Redis 6.2 and 7.x both keep
   the text, wrapped in their own prefix and suffix, and clients find the
-  LSHRS_<CODE> word in it. Raise only before the first write: Redis does not roll
-  a script back.
+  LSHRS_<CODE> word in it. A script may instead return refuse(<CODE>, <detail>)
+  from its top level: Redis hands a returned error reply to the client as it is,
+  so its first word is the code (the bucket-index scripts answer this way). Raise
+  or refuse only before the first write: Redis does not roll a script back.
 ]]
 local rcall = redis.call
 local CHUNK = 128
@@ -47,15 +49,29 @@ local function count_arg(text, name)
   return value
 end
 
--- Reads <root>cfg's fields after checking the fingerprint. Returns the values of
--- `fields` (a list of names) in order, or nil when the index does not exist.
-local function attached(root, fingerprint, fields)
+-- The error reply LSHRS_<CODE> <detail>, for a script to return from its top level.
+local function refuse(code, detail)
+  return redis.error_reply('LSHRS_' .. code .. ' ' .. detail)
+end
+
+-- Reads <root>cfg's fields after checking the fingerprint, without raising. Returns
+-- the values of `fields` (a list of names) in order; or nil when the index does not
+-- exist; or nil and the detail of a CONFIG_MISMATCH error, "<stored> | <given>".
+local function checked_config(root, fingerprint, fields)
   local values = rcall('HMGET', root .. 'cfg', 'fingerprint', unpack(fields))
   local stored = values[1]
   if not stored then return nil end
   if stored ~= fingerprint then
-    fail('CONFIG_MISMATCH', stored .. ' | ' .. tostring(fingerprint))
+    return nil, stored .. ' | ' .. tostring(fingerprint)
   end
   table.remove(values, 1)
+  return values
+end
+
+-- Reads <root>cfg's fields after checking the fingerprint. Returns the values of
+-- `fields` (a list of names) in order, or nil when the index does not exist.
+local function attached(root, fingerprint, fields)
+  local values, mismatch = checked_config(root, fingerprint, fields)
+  if mismatch then fail('CONFIG_MISMATCH', mismatch) end
   return values
 end
