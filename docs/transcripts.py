@@ -1,4 +1,4 @@
-"""Regenerate (or check) the redis-cli transcripts in docs/lua-protocol.md.
+"""Regenerate (or check) the redis-cli transcripts of the script protocol docs.
 
 Every transcript is replayed with the real ``redis-cli`` against a fresh server, so the
 documentation shows what the scripts answer today. Usage::
@@ -17,8 +17,26 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "lua-protocol.md"
-SCRIPTS = ("init", "insert", "delete", "query", "gather", "move", "clear")
+DOCS = (ROOT / "docs" / "lua-protocol.md", ROOT / "docs" / "lua-protocol-ivfpq.md")
+SCRIPTS = (
+    "init",
+    "insert",
+    "delete",
+    "query",
+    "gather",
+    "move",
+    "clear",
+    "ivf_insert",
+    "ivf_scan",
+    "ivf_delete",
+    "ivf_verify",
+)
+
+
+def record(index: int, code: str) -> str:
+    """A 10-byte IVF-PQ record as redis-cli writes it: int64-le id, 2-byte code."""
+    return "".join(f"\\x{byte:02x}" for byte in index.to_bytes(8, "little")) + code
+
 LOAD = " | redis-cli -x SCRIPT LOAD"
 """A transcript line ``$ <shell command> | redis-cli -x SCRIPT LOAD`` loads what the
 command prints (run in the repository), which must be a script as lshrs loads it."""
@@ -65,6 +83,36 @@ TRANSCRIPTS: dict[str, list[str]] = {
     "clear": [
         'EVALSHA {clear} 1 "{{demo}}:" 0 1000',
         'EXISTS "{{demo}}:cfg"',
+    ],
+    "ivf_init": [
+        'EVALSHA {init} 1 "{{docs}}:" "fp-pq" "" scheme ivfpq nlist 4 code_bytes 2 '
+        "record_bytes 10 nprobe 2",
+    ],
+    "ivf_insert": [
+        f'EVALSHA {{ivf_insert}} 1 "{{{{docs}}}}:" "fp-pq" 0 "{record(5, "AB")}{record(6, "CD")}" '
+        f'3 "{record(7, "EF")}"',
+        'HGETALL "{{docs}}:n"',
+        'HGET "{{docs}}:r0" 6',
+        f'EVALSHA {{ivf_insert}} 1 "{{{{docs}}}}:" "fp-pq" 3 "{record(6, "GH")}"',
+        'HGET "{{docs}}:r0" 6',
+        f'EVALSHA {{ivf_insert}} 1 "{{{{docs}}}}:" "fp-pq" 9 "{record(8, "IJ")}"',
+        f'EVALSHA {{ivf_insert}} 1 "{{{{docs}}}}:" "fp-pq" 1 "{record(8, "IJ")}{record(8, "KL")}"',
+    ],
+    "ivf_scan": [
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 3 0 1',
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-other" 3',
+    ],
+    "ivf_delete": [
+        'EVALSHA {ivf_delete} 1 "{{docs}}:" "fp-pq" 7 99',
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 3',
+        'HGET "{{docs}}:r0" 6',
+        'HGET "{{docs}}:cfg" count',
+    ],
+    "ivf_verify": [
+        'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 0 lists 0 1 2 3',
+        'HDEL "{{docs}}:r0" 5',
+        'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 1 lists 0',
+        'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 0 entries 0',
     ],
 }
 
@@ -119,15 +167,20 @@ def render(port: int) -> dict[str, str]:
     }
 
 
-def apply(text: str, blocks: dict[str, str]) -> str:
+def apply(texts: dict[Path, str], blocks: dict[str, str]) -> dict[Path, str]:
+    """The documents with every transcript block replaced; each block must be in one."""
+    updated = dict(texts)
     for name, body in blocks.items():
         pattern = re.compile(
             rf"(<!-- transcript:{name} -->\n```text\n).*?(```\n<!-- /transcript -->)", re.S
         )
-        if not pattern.search(text):
-            raise SystemExit(f"docs/lua-protocol.md has no transcript block named {name!r}")
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
-    return text
+        homes = [path for path, text in updated.items() if pattern.search(text)]
+        if len(homes) != 1:
+            raise SystemExit(f"transcript block {name!r} must be in exactly one doc, got {homes}")
+        updated[homes[0]] = pattern.sub(
+            lambda m, body=body: m.group(1) + body + "\n" + m.group(2), updated[homes[0]]
+        )
+    return updated
 
 
 def main() -> int:
@@ -140,17 +193,19 @@ def main() -> int:
     mode.add_argument("--check", action="store_true")
     args = parser.parse_args()
     server = RedisProcess(next(iter(server_binaries().values()))).start()
+    texts = {path: path.read_text() for path in DOCS}
     try:
-        updated = apply(DOC.read_text(), render(server.port))
+        updated = apply(texts, render(server.port))
     finally:
         server.stop()
+    stale = [path for path in DOCS if updated[path] != texts[path]]
     if args.write:
-        DOC.write_text(updated)
+        for path in stale:
+            path.write_text(updated[path])
         return 0
-    if updated != DOC.read_text():
-        print("docs/lua-protocol.md is stale: run python docs/transcripts.py --write")
-        return 1
-    return 0
+    for path in stale:
+        print(f"{path.relative_to(ROOT)} is stale: run python docs/transcripts.py --write")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,10 @@ from lshrs.index import LSHRS
 from lshrs.storage import RedisStorage
 
 LOCAL_REDIS = "redis://localhost:6379/0"
+
+
+TRAINING_SAMPLE = 262_144
+"""Vectors ``lshrs index`` samples to train IVF-PQ: enough for 8,192 lists."""
 
 
 def configured_redis_url(flag: str | None) -> str | None:
@@ -75,8 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="index vectors from Parquet or PostgreSQL")
     source_args(index)
-    index.add_argument("--num-bands", type=int)
-    index.add_argument("--rows-per-band", type=int)
+    index.add_argument(
+        "--kind",
+        choices=("ivfpq", "hyperplane"),
+        default="ivfpq",
+        help="ivfpq (default): compressed inverted lists trained on a sample of the source, "
+        "the recommended index for dense embeddings; hyperplane: random-hyperplane buckets",
+    )
+    index.add_argument("--num-bands", type=int, help="hyperplane: bands")
+    index.add_argument("--rows-per-band", type=int, help="hyperplane: bits per band")
     index.add_argument("--seed", type=int, default=42)
     index.add_argument("--save-model", help="also save the configuration to this file")
 
@@ -141,11 +152,14 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
     from lshrs import loaders
 
     source: dict[str, Any]
+    batches: Callable[[int], Iterable[tuple[Any, Any]]]
     if args.parquet:
         source = {"format": "parquet", "file_path": args.parquet}
-        first = loaders.iter_parquet_vectors(
-            args.parquet, args.id_column, args.vector_column, batch_size=1
-        )
+
+        def batches(size: int) -> Iterable[tuple[Any, Any]]:
+            return loaders.iter_parquet_vectors(
+                args.parquet, args.id_column, args.vector_column, batch_size=size
+            )
     elif args.postgres:
         source = {
             "format": "postgres",
@@ -153,24 +167,29 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
             "table": args.table,
             "where_clause": args.where,
         }
-        first = loaders.iter_postgres_vectors(
-            args.postgres,
-            args.table,
-            args.id_column,
-            args.vector_column,
-            batch_size=1,
-            where_clause=args.where,
-        )
+
+        def batches(size: int) -> Iterable[tuple[Any, Any]]:
+            return loaders.iter_postgres_vectors(
+                args.postgres,
+                args.table,
+                args.id_column,
+                args.vector_column,
+                batch_size=size,
+                where_clause=args.where,
+            )
     else:
         raise SystemExit("lshrs index: give --parquet PATH or --postgres DSN --table TABLE")
-    _, sample = next(iter(first))
-    lsh = LSHRS(
-        dim=sample.shape[1],
-        num_bands=args.num_bands,
-        rows_per_band=args.rows_per_band,
-        seed=args.seed,
-        **connection,
-    )
+    if args.kind == "ivfpq":
+        lsh = trained_index(args.seed, batches, connection)
+    else:
+        _, first = next(iter(batches(1)))
+        lsh = LSHRS(
+            dim=first.shape[1],
+            num_bands=args.num_bands,
+            rows_per_band=args.rows_per_band,
+            seed=args.seed,
+            **connection,
+        )
     rows = lsh.create_signatures(
         index_column=args.id_column,
         vector_column=args.vector_column,
@@ -184,6 +203,23 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
         "ids in the index"
     )
     return 0
+
+
+def trained_index(
+    seed: int, batches: Callable[[int], Iterable[tuple[Any, Any]]], connection: dict[str, Any]
+) -> LSHRS:
+    """The recommended index for the source: one pass samples it, the model trains."""
+    from lshrs.corpus import corpus_config
+    from lshrs.sample import reservoir_sample
+
+    print("sampling the source to train the index ...", file=sys.stderr)
+    rows, sample = reservoir_sample(batches(10_000), TRAINING_SAMPLE, seed)
+    config = corpus_config(rows, sample=sample)
+    print(
+        f"training IVF-PQ on {sample.shape[0]:,} of {rows:,} vectors: {config.nlist} lists",
+        file=sys.stderr,
+    )
+    return LSHRS(dim=sample.shape[1], **config.index_kwargs(sample, seed=seed), **connection)
 
 
 def run_query(args: argparse.Namespace, connection: dict[str, Any]) -> int:

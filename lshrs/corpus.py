@@ -1,4 +1,11 @@
-"""A configuration chosen for the corpus: bucket size, probes and rerank depth.
+"""A configuration chosen for the corpus: the index kind, its size and its query depth.
+
+Given a sample of the corpus, :func:`corpus_config` chooses compressed inverted
+lists (IVF-PQ, :class:`lshrs.ivfpq.IVFPQ`): ``nlist`` from the corpus size, one code
+byte per 8 dimensions, and, once :meth:`CorpusConfig.index_kwargs` has trained the
+model on the sample, the number of lists a query reads, measured on the sample
+itself (:func:`calibrate_nprobe`). Without a sample it sizes random hyperplanes, as
+below.
 
 :func:`lshrs.tuning.get_optimal_config` separates pairs above and below a
 similarity threshold and ignores how many vectors share a bucket. At 6.4M vectors
@@ -23,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.hashing import LSHHasher
+from lshrs.ivfpq import IVFPQ, default_code_bytes
+from lshrs.kmeans import nearest, normalized
 from lshrs.validation import as_vectors
 
 TARGET_BUCKET_SIZE = 64
@@ -39,6 +48,26 @@ PROBES_PER_BAND = 3
 DEFAULT_RERANK_FRACTION = 0.04
 DEFAULT_MAX_RERANK = 3000
 MIN_RERANK = 100
+INDEXES = ("ivfpq", "hyperplane")
+VECTORS_PER_LIST = 16
+"""IVF-PQ: ``nlist`` is the power of two nearest ``expected_size / 16``. Fine lists
+put a query's neighbours in fewer records: at 0.97 of the true top-10 held, 80k npm
+descriptions need 14,092 records read with 1,024 lists and 6,129 with 4,096."""
+MIN_LISTS = 16
+MAX_CENTROID_FLOATS = 1 << 22
+"""IVF-PQ: a query compares itself with every centroid, so ``nlist * dim`` stays
+under 4M floats (16 MiB): 8,192 lists at 384 dims, 4,096 at 768."""
+SAMPLE_PER_LIST = 32
+"""IVF-PQ: sample vectors the coarse k-means needs per list."""
+MIN_SAMPLE = 256
+"""IVF-PQ: the codebooks need 256 vectors at least."""
+DEFAULT_REFINE = 200
+"""IVF-PQ: codes reranked by exact cosine per query."""
+COARSE_MARGIN = 0.02
+"""IVF-PQ: the share of true neighbours the probed lists must hold exceeds the recall
+target by this much, for what codes and the rerank lose (measured: 0.5-1%)."""
+CALIBRATION_QUERIES = 300
+CALIBRATION_BASE = 50_000
 
 
 @dataclass(frozen=True)
@@ -46,31 +75,54 @@ class CorpusConfig:
     """Bands, rows, probes and rerank depth for a corpus of a given size.
 
     Attributes:
-        num_bands: bands (hash tables).
-        rows_per_band: bits per band.
-        extra_probes: buckets read per query beyond one per band.
+        num_bands: bands (hash tables); 1 for IVF-PQ.
+        rows_per_band: bits per band; None for IVF-PQ.
+        extra_probes: buckets read per query beyond one per band; 0 for IVF-PQ.
         rerank_candidates: candidates a top-p query reranks by exact cosine.
+        index: ``"ivfpq"`` or ``"hyperplane"``.
+        nlist: IVF-PQ lists.
+        code_bytes: IVF-PQ bytes per code; None until a sample gives the dimension.
+        recall_target: IVF-PQ recall@10 the query depth is calibrated for.
     """
 
     num_bands: int
-    rows_per_band: int
+    rows_per_band: int | None
     extra_probes: int
     rerank_candidates: int
+    index: str = "hyperplane"
+    nlist: int | None = None
+    code_bytes: int | None = None
+    recall_target: float | None = None
+    expected_size: int | None = None
+
+    def min_sample(self) -> int:
+        """Sample vectors :meth:`index_kwargs` needs to train an IVF-PQ model:
+        ``32 * nlist``, or the whole corpus when smaller, and at least 256."""
+        assert self.nlist is not None and self.expected_size is not None
+        return max(MIN_SAMPLE, min(self.expected_size, SAMPLE_PER_LIST * self.nlist))
 
     def index_kwargs(self, sample: npt.ArrayLike, seed: int = 42) -> dict[str, Any]:
-        """Keyword arguments for :class:`lshrs.LSHRS`: a hasher centred on the mean
-        of ``sample``, ``extra_probes`` and ``rerank_candidates``.
+        """Keyword arguments for :class:`lshrs.LSHRS`.
+
+        IVF-PQ: a model trained on ``sample`` (k-means lists, then residual
+        codebooks; seconds for tens of thousands of vectors), its ``nprobe``
+        calibrated on the sample for :attr:`recall_target`, and ``rerank_candidates``.
+        Hyperplanes: a hasher centred on the mean of ``sample``, ``extra_probes`` and
+        ``rerank_candidates``.
 
         Args:
-            sample: float ``(n, dim)``: the corpus or a random sample of it (a few
-                thousand vectors estimate the mean well).
-            seed: seed of the random hyperplanes.
+            sample: float ``(n, dim)``: the corpus or a random sample of it. IVF-PQ
+                needs at least :meth:`min_sample` vectors; hyperplanes a few
+                thousand (to estimate the mean).
+            seed: seed of the training, or of the random hyperplanes.
 
         Returns:
+            ``{"hasher": IVFPQ, "rerank_candidates": int}`` or
             ``{"hasher": LSHHasher, "extra_probes": int, "rerank_candidates": int}``.
 
         Raises:
-            ValueError: for an invalid sample (empty, NaN, zero vectors, ...).
+            ValueError: for an invalid sample (empty, NaN, zero vectors, ...), or one
+                too small to train IVF-PQ.
 
         Example:
             >>> config = corpus_config(50_000)
@@ -80,6 +132,9 @@ class CorpusConfig:
             (10, 192)
         """
         vectors = as_vectors(sample, np.asarray(sample).shape[-1], "sample")
+        if self.index == "ivfpq":
+            return self._ivfpq_kwargs(vectors, seed)
+        assert self.rows_per_band is not None
         center = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
         hasher = LSHHasher(
             self.num_bands, self.rows_per_band, vectors.shape[1], seed, center=center
@@ -89,6 +144,57 @@ class CorpusConfig:
             "extra_probes": self.extra_probes,
             "rerank_candidates": self.rerank_candidates,
         }
+
+    def _ivfpq_kwargs(self, vectors: npt.NDArray[np.float32], seed: int) -> dict[str, Any]:
+        assert self.nlist is not None and self.recall_target is not None
+        dim = vectors.shape[1]
+        needed = self.min_sample()
+        if vectors.shape[0] < needed:
+            raise ValueError(
+                f"an IVF-PQ index of {self.nlist} lists for {self.expected_size} vectors is "
+                f"trained on at least {needed} sample vectors ({SAMPLE_PER_LIST} per list, or "
+                f"the whole corpus), got {vectors.shape[0]}: "
+                "pass a larger random sample of the corpus, or corpus_config(..., "
+                "index='hyperplane') for random hyperplanes, which need no training"
+            )
+        code_bytes = self.code_bytes or default_code_bytes(dim)
+        model = IVFPQ.fit(vectors, self.nlist, code_bytes, seed=seed)
+        model.nprobe = calibrate_nprobe(model, vectors, self.recall_target + COARSE_MARGIN, seed)
+        return {"hasher": model, "rerank_candidates": self.rerank_candidates}
+
+
+def calibrate_nprobe(
+    model: IVFPQ, sample: npt.NDArray[np.float32], coverage: float, seed: int = 0
+) -> int:
+    """The fewest lists a query must read so that they hold ``coverage`` of its 10
+    nearest neighbours, measured on the sample.
+
+    :data:`CALIBRATION_QUERIES` sample vectors are held out as queries; their exact
+    10 nearest neighbours among (at most :data:`CALIBRATION_BASE` of) the others are
+    found by brute force, and each neighbour's list is ranked among the query's
+    lists. A sample smaller than the corpus has looser neighbourhoods than the
+    corpus, so the answer errs on the side of reading more lists.
+
+    Args:
+        model: a trained IVF-PQ model.
+        sample: float32 ``(n, dim)``, ``n > 300``: vectors drawn like the corpus.
+        coverage: share of the true neighbours the probed lists must hold, in (0, 1].
+        seed: seed of the choice of queries.
+
+    Returns:
+        ``nprobe``, between 1 and ``model.nlist``.
+    """
+    rng = np.random.default_rng(seed)
+    picked = rng.permutation(sample.shape[0])[: CALIBRATION_QUERIES + CALIBRATION_BASE]
+    prepared = model.prepare(normalized(sample[picked]))
+    queries, base = prepared[:CALIBRATION_QUERIES], prepared[CALIBRATION_QUERIES:]
+    neighbours = np.argpartition(-(queries @ base.T), 9, axis=1)[:, :10]
+    lists = nearest(base, model.centroids, inner_product=model.metric == "ip")[0][:, 0]
+    order = nearest(queries, model.centroids, model.nlist, inner_product=model.metric == "ip")[0]
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(model.nlist)[None, :], axis=1)
+    ranks = np.take_along_axis(rank, lists[neighbours], axis=1)
+    return int(min(model.nlist, np.quantile(ranks, coverage, method="higher") + 1))
 
 
 def _check_int(value: Any, name: str, low: int) -> int:
@@ -149,8 +255,23 @@ def corpus_config(
     max_rerank: int = DEFAULT_MAX_RERANK,
     *,
     sample: npt.ArrayLike | None = None,
+    index: str | None = None,
+    recall_target: float = 0.95,
 ) -> CorpusConfig:
     """The configuration for a corpus of about ``expected_size`` vectors.
+
+    **IVF-PQ** (``index="ivfpq"``, the default when a ``sample`` is given, and the
+    index lshrs recommends for dense embeddings): ``nlist`` is the power of two
+    nearest ``expected_size / 16``, at least 16 and at most 4M floats of centroids
+    (8,192 lists at 384 dims, 4,096 at 768), codes take one byte per 8 dimensions,
+    and each query reranks the best ``DEFAULT_REFINE`` (200) codes by exact cosine.
+    :meth:`CorpusConfig.index_kwargs` trains the model on the sample and sets
+    ``nprobe`` so the probed lists hold ``recall_target + 0.02`` of each sample
+    query's 10 nearest neighbours. The sample must hold at least ``32 * nlist``
+    vectors, or the whole corpus when that is smaller (:meth:`CorpusConfig.min_sample`):
+    the whole corpus up to about 130k vectors, 131,072 of 1M x 768.
+
+    **Random hyperplanes** (``index="hyperplane"``, the default without a sample):
 
     ``rows_per_band`` is chosen so that a query reads about
     :data:`TARGET_BUCKET_SIZE` (64) ids per band at any scale: without a sample,
@@ -175,8 +296,12 @@ def corpus_config(
         num_bands: bands (hash tables).
         rerank_fraction: share of the corpus a top-p query reranks, in ``(0, 1]``.
         max_rerank: upper bound of ``rerank_candidates`` (fetch cost per query).
-        sample: optional float ``(n, dim)`` random sample of the corpus (a few
-            thousand vectors; the same one can go to :meth:`CorpusConfig.index_kwargs`).
+        sample: optional float ``(n, dim)`` random sample of the corpus (the same
+            one goes to :meth:`CorpusConfig.index_kwargs`).
+        index: ``"ivfpq"`` or ``"hyperplane"``; default IVF-PQ with a sample,
+            hyperplanes without.
+        recall_target: IVF-PQ: recall@10 the query depth is calibrated for, in
+            ``(0, 0.98]``.
 
     Returns:
         A :class:`CorpusConfig`.
@@ -185,15 +310,46 @@ def corpus_config(
         ValueError: if an argument is out of range or the sample is invalid.
 
     Example:
-        >>> corpus_config(59_504)
-        CorpusConfig(num_bands=64, rows_per_band=10, extra_probes=192, rerank_candidates=2381)
+        >>> config = corpus_config(59_504)
+        >>> config.index, config.num_bands, config.rows_per_band, config.extra_probes
+        ('hyperplane', 64, 10, 192)
+        >>> config.rerank_candidates
+        2381
         >>> corpus_config(6_400_000, num_bands=16).rows_per_band
         17
         >>> spread = np.random.default_rng(0).standard_normal((1000, 384))
-        >>> corpus_config(1_000_000, sample=spread).rows_per_band
+        >>> corpus_config(1_000_000, sample=spread, index="hyperplane").rows_per_band
         14
+        >>> config = corpus_config(59_504, sample=spread)
+        >>> config.index, config.nlist, config.code_bytes, config.min_sample()
+        ('ivfpq', 4096, 48, 59504)
     """
     size = _check_int(expected_size, "expected_size", 1)
+    chosen = index if index is not None else ("ivfpq" if sample is not None else "hyperplane")
+    if chosen not in INDEXES:
+        raise ValueError(f"index must be one of {INDEXES}, got {index!r}")
+    if chosen == "ivfpq":
+        if isinstance(recall_target, bool) or not 0.0 < recall_target <= 1.0 - COARSE_MARGIN:
+            raise ValueError(f"recall_target must be in (0, 0.98], got {recall_target!r}")
+        dim = None
+        if sample is not None:
+            checked = as_vectors(sample, np.asarray(sample).shape[-1], "sample")
+            if checked.shape[0] < 2:
+                raise ValueError(f"sample must hold at least 2 vectors, got {checked.shape[0]}")
+            dim = checked.shape[1]
+        cap = 2 ** int(math.log2(MAX_CENTROID_FLOATS / (dim or 768)))
+        nlist = min(cap, max(MIN_LISTS, 2 ** round(math.log2(size / VECTORS_PER_LIST))))
+        return CorpusConfig(
+            num_bands=1,
+            rows_per_band=None,
+            extra_probes=0,
+            rerank_candidates=DEFAULT_REFINE,
+            index="ivfpq",
+            nlist=nlist,
+            code_bytes=default_code_bytes(dim) if dim else None,
+            recall_target=float(recall_target),
+            expected_size=size,
+        )
     bands = _check_int(num_bands, "num_bands", 1)
     cap = _check_int(max_rerank, "max_rerank", 1)
     if isinstance(rerank_fraction, bool) or not 0.0 < rerank_fraction <= 1.0:

@@ -6,13 +6,17 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from redis.client import NEVER_DECODE
 
 from lshrs.hashing import FORMAT_VERSION, LSHHasher
+from lshrs.ivfpq import IVFPQ
+from lshrs.lists import ListIndex
 from lshrs.progress import Progress
 from lshrs.schemes import SignatureScheme, scheme_from_model
 from lshrs.semantic import SemanticIds, code_paths
@@ -72,9 +76,13 @@ class LSHRS:
         rerank_candidates: keyword-only; how many candidates (best collision counts
             first) a top-p query fetches and reranks by exact cosine.
         hasher: keyword-only; a ready signature scheme (see
-            :class:`lshrs.schemes.SignatureScheme`) instead of random hyperplanes; then
-            ``num_perm``, ``num_bands``, ``rows_per_band``, ``similarity_threshold``
-            and ``seed`` are unused.
+            :class:`lshrs.schemes.SignatureScheme`) instead of random hyperplanes, or
+            an :class:`lshrs.ivfpq.IVFPQ` model for compressed inverted lists (the
+            recommended index for dense embeddings: :func:`lshrs.corpus_config`);
+            then ``num_perm``, ``num_bands``, ``rows_per_band``,
+            ``similarity_threshold`` and ``seed`` are unused. With IVF-PQ,
+            ``rerank_candidates`` is how many of the best-scored codes a top-p query
+            or :meth:`search` reranks by exact cosine.
 
     Raises:
         ValueError: for an invalid argument, or when an index with another
@@ -111,13 +119,17 @@ class LSHRS:
         redis_username: str | None = None,
         extra_probes: int = 0,
         rerank_candidates: int = 1000,
-        hasher: SignatureScheme | None = None,
+        hasher: SignatureScheme | IVFPQ | None = None,
     ) -> None:
         dim = check_positive_int(dim, "dim")  # type: ignore[assignment]
         num_perm = check_positive_int(num_perm, "num_perm")  # type: ignore[assignment]
         num_bands = check_positive_int(num_bands, "num_bands", allow_none=True)
         rows_per_band = check_positive_int(rows_per_band, "rows_per_band", allow_none=True)
-        if hasher is not None:
+        if isinstance(hasher, IVFPQ):
+            if hasher.dim != dim:
+                raise ValueError(f"hasher is for dim={hasher.dim}, but dim={dim} was given")
+            num_bands, rows_per_band = 1, 1
+        elif hasher is not None:
             if not isinstance(hasher, SignatureScheme):
                 raise ValueError(f"hasher must implement SignatureScheme, got {hasher!r}")
             if hasher.dim != dim:
@@ -152,7 +164,7 @@ class LSHRS:
         self.num_perm: int | None = (
             num_perm if hasher is None or hasattr(hasher, "rows_per_band") else None
         )
-        """Hash bits in use; None for schemes without bit rows (k-means, RQ)."""
+        """Hash bits in use; None for schemes without bit rows (k-means, RQ, IVF-PQ)."""
         self.similarity_threshold = float(similarity_threshold)
         self.buffer_size: int = check_positive_int(buffer_size, "buffer_size")  # type: ignore[assignment]
         self.rerank_candidates: int = check_positive_int(  # type: ignore[assignment]
@@ -160,7 +172,7 @@ class LSHRS:
         )
         self.extra_probes = extra_probes
         self.vector_fetch_fn = vector_fetch_fn
-        self.hasher: SignatureScheme = (
+        self.hasher: SignatureScheme | IVFPQ = (
             hasher if hasher is not None else LSHHasher(num_bands, rows_per_band, dim, seed)
         )
         self._redis_settings = {
@@ -184,6 +196,9 @@ class LSHRS:
         self.storage.attach(
             self.hasher.fingerprint, self.hasher.config_fields(), self.hasher.model_blob()
         )
+        self._lists: ListIndex | None = (
+            ListIndex(storage, self.hasher) if isinstance(self.hasher, IVFPQ) else None
+        )
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future[int] | None = None
         self._semantic: SemanticIds | None = None
@@ -193,6 +208,12 @@ class LSHRS:
     @property
     def num_bands(self) -> int:
         return self.hasher.num_bands
+
+    @property
+    def _scheme(self) -> SignatureScheme:
+        """The bucket scheme; only called on bucket indexes."""
+        assert not isinstance(self.hasher, IVFPQ)
+        return self.hasher
 
     @property
     def rows_per_band(self) -> int | None:
@@ -227,7 +248,10 @@ class LSHRS:
         ids = as_ids([index], "index")
         array = as_vector(vector, self.dim).reshape(1, self.dim)
         self._flush_buffer()
-        self.storage.insert(ids, self.hasher.hash_batch(array))
+        if self._lists is not None:
+            self._lists.insert(self._lists.insert_calls(ids, array))
+            return
+        self.storage.insert(ids, self._scheme.hash_batch(array))
 
     def index(
         self, indices: Sequence[int] | npt.ArrayLike, vectors: npt.ArrayLike | None = None
@@ -265,16 +289,23 @@ class LSHRS:
         self._flush_buffer()
         for start in range(0, ids.size, self.buffer_size):
             chunk = slice(start, start + self.buffer_size)
-            signatures = self.hasher.hash_batch(array[chunk])
-            chunk_ids = ids[chunk]
-            batches = [
-                (chunk_ids[i : i + IDS_PER_CALL], signatures[i : i + IDS_PER_CALL])
-                for i in range(0, chunk_ids.size, IDS_PER_CALL)
-            ]
+            write: Callable[[], int]
+            if self._lists is not None:
+                write = partial(
+                    self._lists.insert, self._lists.insert_calls(ids[chunk], array[chunk])
+                )
+            else:
+                signatures = self._scheme.hash_batch(array[chunk])
+                chunk_ids = ids[chunk]
+                batches = [
+                    (chunk_ids[i : i + IDS_PER_CALL], signatures[i : i + IDS_PER_CALL])
+                    for i in range(0, chunk_ids.size, IDS_PER_CALL)
+                ]
+                write = partial(self.storage.insert_batches, batches)
             self._flush_buffer()
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lshrs-writer")
-            self._pending = self._writer.submit(self.storage.insert_batches, batches)
+            self._pending = self._writer.submit(write)
         if wait:
             self._flush_buffer()
         return int(ids.size)
@@ -393,7 +424,10 @@ class LSHRS:
         """
         ids = as_ids(indices)
         self._flush_buffer()
-        self.storage.delete(ids)
+        if self._lists is not None:
+            self._lists.delete(ids)
+        else:
+            self.storage.delete(ids)
 
     def clear(self) -> None:
         """Delete every key of this index (buckets, reverse index, configuration).
@@ -447,7 +481,9 @@ class LSHRS:
                 "vector_fetch_fn=fetch(ids) -> array (len(ids), dim) to LSHRS"
             )
         self._flush_buffer()
-        codes = self.hasher.probe_codes(query, self.extra_probes)
+        if self._lists is not None:
+            return self._query_lists(query, topk, topp)
+        codes = self._scheme.probe_codes(query, self.extra_probes)
         if topp is None:
             assert topk is not None
             _, ids, _ = self.storage.query(codes, topk)
@@ -462,6 +498,119 @@ class LSHRS:
             keep = min(keep, topk)
         order = np.lexsort((ids, -sims))[:keep]
         return [(int(ids[i]), float(sims[i])) for i in order]
+
+    def _query_lists(
+        self, query: npt.NDArray[np.float32], topk: int | None, topp: float | None
+    ) -> list[int] | list[tuple[int, float]]:
+        """IVF-PQ: top-k by approximate score, or top-p after an exact rerank."""
+        assert self._lists is not None and isinstance(self.hasher, IVFPQ)
+        ids, scores = self._lists.candidates(query[None], self.hasher.nprobe)[0]
+        if topp is None:
+            assert topk is not None
+            return [int(i) for i in ids[best(scores, ids, topk)]]
+        ids = ids[best(scores, ids, self.rerank_candidates)]
+        if ids.size == 0:
+            return []
+        sims = rerank_cosines(query, self._fetch_raw(ids), "vector_fetch_fn result")
+        keep = math.ceil(topp * ids.size)
+        if topk is not None:
+            keep = min(keep, topk)
+        order = np.lexsort((ids, -sims))[:keep]
+        return [(int(ids[i]), float(sims[i])) for i in order]
+
+    def search(
+        self, queries: npt.ArrayLike, k: int = 10, *, rerank: bool | None = None
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Search a batch of queries at once, FAISS style.
+
+        With IVF-PQ the probed lists of all queries are read in one pipelined round
+        trip; with a reranking step the best ``rerank_candidates`` codes of each query
+        are scored by exact cosine, their vectors fetched with one
+        ``vector_fetch_fn`` call for the whole batch. Bucket indexes answer query by
+        query (top-p with ``topp=1``, or top-k by collisions).
+
+        Args:
+            queries: float ``(n, dim)``.
+            k: results per query.
+            rerank: rank by exact cosine (needs ``vector_fetch_fn``); default: when
+                ``vector_fetch_fn`` is set.
+
+        Returns:
+            ``(scores, ids)``: float32 and int64 ``(n, k)``, best first. Scores are
+            cosines when reranked, else approximate (IVF-PQ: estimated inner products
+            of the normalised vectors; buckets: colliding bands). Rows with fewer
+            than ``k`` results are padded with score ``-inf`` and id ``-1``.
+
+        Raises:
+            ValueError: for bad queries or ``k``.
+            RuntimeError: for ``rerank=True`` without ``vector_fetch_fn``.
+
+        Example:
+            >>> scores, ids = lsh.search(np.eye(3)[:2], k=1, rerank=False)
+            >>> ids.shape, scores.dtype
+            ((2, 1), dtype('float32'))
+        """
+        array = as_vectors(queries, self.dim, "queries")
+        k = check_positive_int(k, "k")  # type: ignore[assignment]
+        rerank = self.vector_fetch_fn is not None if rerank is None else bool(rerank)
+        if rerank and self.vector_fetch_fn is None:
+            raise RuntimeError(
+                "rerank=True needs vectors: pass vector_fetch_fn=fetch(ids) -> array "
+                "(len(ids), dim) to LSHRS"
+            )
+        self._flush_buffer()
+        scores = np.full((array.shape[0], k), -np.inf, dtype=np.float32)
+        ids = np.full((array.shape[0], k), -1, dtype=np.int64)
+        if self._lists is None:
+            for row, query in enumerate(array):
+                if rerank:
+                    hits = self.query(query, topk=k, topp=1.0)
+                    pairs = [(int(i), float(s)) for i, s in hits]  # type: ignore[misc]
+                else:
+                    _, found_ids, counts = self.storage.query(
+                        self._scheme.probe_codes(query, self.extra_probes), k
+                    )
+                    pairs = list(
+                        zip(found_ids.tolist(), counts.astype(float).tolist(), strict=True)
+                    )
+                for col, (index, score) in enumerate(pairs):
+                    ids[row, col], scores[row, col] = index, score
+            return scores, ids
+        assert isinstance(self.hasher, IVFPQ)
+        depth = self.rerank_candidates if rerank else k
+        kept = []
+        for cand, approx in self._lists.candidates(array, self.hasher.nprobe):
+            top = best(approx, cand, depth)
+            kept.append((cand[top], approx[top]))
+        if rerank:
+            union = np.unique(np.concatenate([cand for cand, _ in kept]))
+            vectors = self._fetch_raw(union) if union.size else np.empty((0, self.dim))
+            for row, (cand, _) in enumerate(kept):
+                sims = rerank_cosines(
+                    array[row], vectors[np.searchsorted(union, cand)], "vector_fetch_fn result"
+                )
+                kept[row] = (cand, sims.astype(np.float32))
+        for row, (cand, s) in enumerate(kept):
+            order = np.lexsort((cand, -s))[:k]
+            ids[row, : order.size] = cand[order]
+            scores[row, : order.size] = s[order]
+        return scores, ids
+
+    def candidate_count(self, vector: npt.ArrayLike) -> int:
+        """How many ids a query for ``vector`` reads from Redis before ranking: the
+        records of its probed lists (IVF-PQ), or the distinct ids of its buckets.
+
+        Example:
+            >>> lsh.candidate_count(np.array([1.0, 0.0, 0.0])) >= 1
+            True
+        """
+        query = as_vector(vector, self.dim)
+        self._flush_buffer()
+        if self._lists is not None:
+            assert isinstance(self.hasher, IVFPQ)
+            return int(self._lists.candidates(query[None], self.hasher.nprobe)[0][0].size)
+        total, _, _ = self.storage.query(self._scheme.probe_codes(query, self.extra_probes), 0)
+        return total
 
     def get_top_k(self, vector: npt.ArrayLike, topk: int = 10) -> list[int]:
         """Top-k ids by band collisions, without reranking (see :meth:`query`).
@@ -532,6 +681,15 @@ class LSHRS:
             "buffer_size": self.buffer_size,
             "extra_probes": self.extra_probes,
             "rerank_candidates": self.rerank_candidates,
+            **(
+                {
+                    "nlist": self.hasher.nlist,
+                    "nprobe": self.hasher.nprobe,
+                    "code_bytes": self.hasher.code_bytes,
+                }
+                if isinstance(self.hasher, IVFPQ)
+                else {}
+            ),
         }
 
     # -- semantic IDs ----------------------------------------------------------------
@@ -567,7 +725,7 @@ class LSHRS:
         ids = unique_ids(as_ids(indices))
         array = as_vectors(self._fetch(ids) if vectors is None else vectors, self.dim)
         same_length(ids, array)
-        paths = code_paths(self.hasher, array)
+        paths = code_paths(self._scheme, array)
         self._flush_buffer()
         return self._semantic_ids().assign(ids, paths)
 
@@ -613,6 +771,8 @@ class LSHRS:
             True
         """
         self._flush_buffer()
+        if self._lists is not None:
+            return self._lists.verify(repair=repair)
         return verify_index(
             self.storage,
             self.hasher.fingerprint,
@@ -674,6 +834,11 @@ class LSHRS:
         config = storage.config()
         if not config:
             raise ValueError(f"no lshrs index under redis_prefix {redis_prefix!r}")
+        if config.get("scheme") == IVFPQ.scheme:
+            blob = storage.client.execute_command("GET", storage.keys.model, **{NEVER_DECODE: True})
+            model = IVFPQ.from_blob(blob or b"", nprobe=int(config.get("nprobe", 1)))
+            kwargs.setdefault("rerank_candidates", int(config.get("rerank_candidates", 1000)))
+            return cls(model.dim, hasher=model, storage=storage, **kwargs)
         if config.get("scheme") != LSHHasher.scheme:
             raise ValueError(
                 f"index {redis_prefix!r} uses the {config.get('scheme')!r} scheme; open it "
@@ -737,7 +902,10 @@ class LSHRS:
             if model.get(key) is not None
         }
         if "scheme_model" in model and "hasher" not in kwargs:
-            params["hasher"] = scheme_from_model(model["scheme"], model["scheme_model"])
+            if model.get("scheme") == IVFPQ.scheme:
+                params["hasher"] = IVFPQ.from_model(model["scheme_model"])
+            else:
+                params["hasher"] = scheme_from_model(model["scheme"], model["scheme_model"])
         params.update(kwargs)
         return cls(**params)
 
@@ -766,6 +934,35 @@ class LSHRS:
         hasher = KMeansHasher.from_faiss(index, nprobe=nprobe)
         return cls(hasher.dim, hasher=hasher, **kwargs)
 
+    @classmethod
+    def from_faiss_ivfpq(cls, index: Any, nprobe: int | None = None, **kwargs: Any) -> LSHRS:
+        """An IVF-PQ index loaded from a trained and filled ``faiss.IndexIVFPQ``.
+
+        The centroids, codebooks, ids and codes are copied as they are (no
+        re-encoding), so approximate top-k answers match FAISS's. FAISS does not
+        normalise vectors; lshrs then scores as FAISS does (its metric, no
+        normalisation) and reranks by exact cosine.
+
+        Args:
+            index: a trained ``IndexIVFPQ`` with 8-bit codes; ids in ``[0, 2**53 - 1]``.
+            nprobe: lists read per query; default the FAISS index's ``nprobe``.
+            **kwargs: other constructor arguments (``redis_url``, ``redis_prefix``, ...).
+
+        Raises:
+            ValueError: if faiss is missing, the index is of another kind, or its ids
+                are out of range or repeated (then nothing is written).
+
+        Example:
+            >>> lsh = LSHRS.from_faiss_ivfpq(faiss_index, redis_url=redis_url,
+            ...                              redis_prefix=prefix)  # doctest: +SKIP
+        """
+        model = IVFPQ.from_faiss(index, nprobe=nprobe)
+        lsh = cls(model.dim, hasher=model, **kwargs)
+        assert lsh._lists is not None
+        _, calls = lsh._lists.faiss_calls(index)
+        lsh._lists.insert(calls)
+        return lsh
+
     # -- lifecycle -------------------------------------------------------------------
 
     def close(self) -> None:
@@ -786,3 +983,14 @@ class LSHRS:
 
     def __repr__(self) -> str:
         return f"LSHRS({self.hasher.fingerprint!r}, prefix={self.redis_prefix!r})"
+
+
+def best(
+    scores: npt.NDArray[np.float32], ids: npt.NDArray[np.int64], limit: int
+) -> npt.NDArray[np.intp]:
+    """Positions of the ``limit`` highest scores, best first, ties by smaller id."""
+    if limit < scores.size:
+        part = np.argpartition(-scores, limit - 1)[:limit]
+    else:
+        part = np.arange(scores.size)
+    return part[np.lexsort((ids[part], -scores[part]))]

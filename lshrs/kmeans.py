@@ -153,6 +153,7 @@ def train_kmeans(
             seed=seed,
             spherical=spherical,
             max_points_per_centroid=vectors.shape[0],
+            min_points_per_centroid=1,
         )
         trainer.train(np.ascontiguousarray(vectors, dtype=np.float32))
         centroids: npt.NDArray[np.float32] = np.ascontiguousarray(

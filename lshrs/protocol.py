@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 SCRIPT_NAMES = (
     "init",
@@ -172,6 +173,47 @@ class Protocol:
             return self.scripts[name](keys=[root], args=list(args), client=client)
         except redis.ResponseError as error:
             raise translate(error) from error
+
+    def call_many(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Run several script calls in one pipeline: one round trip.
+
+        Each call is atomic on its own; together they are not a transaction. Calls
+        refused with NOSCRIPT (a restarted or flushed server) did not run: the
+        scripts are loaded and those calls sent again, once.
+
+        Args:
+            root: the index's hash-tagged key prefix, ``KEYS[1]`` of every call.
+            calls: ``(script name, ARGV)`` pairs.
+
+        Returns:
+            The replies, in the order of ``calls``.
+
+        Raises:
+            ScriptError: a subclass from :data:`ERRORS` for the first refused call
+                (the other calls have run).
+            redis.exceptions.RedisError: any other Redis error, unchanged.
+        """
+        replies = self._pipeline(root, calls)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            self.load_all()
+            again = self._pipeline(root, [calls[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise translate(reply) from reply
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _pipeline(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        # EVALSHA queued directly: redis-py's Script in a pipeline adds a SCRIPT EXISTS
+        # round trip to every execute.
+        pipe = self.client.pipeline(transaction=False)
+        for name, args in calls:
+            pipe.evalsha(self.scripts[name].sha, 1, root, *args)
+        return list(pipe.execute(raise_on_error=False))
 
     def load_all(self) -> None:
         """SCRIPT LOAD every script in one pipeline, so the first calls run EVALSHA."""

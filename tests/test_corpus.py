@@ -112,13 +112,13 @@ def test_bucket_reads_predict_the_ids_a_query_reads_from_its_bucket():
 def test_a_spread_sample_keeps_the_rows_of_the_expected_size():
     spread = np.random.default_rng(0).standard_normal((1000, 384))
     for size in (59_504, 1_000_000, 6_400_000):
-        assert corpus_config(size, sample=spread) == corpus_config(size)
+        assert corpus_config(size, sample=spread, index="hyperplane") == corpus_config(size)
 
 
 def test_a_clustered_sample_adds_rows_within_the_bound():
     vectors = clustered_vectors(2000)
     spread_rows = corpus_config(1_000_000).rows_per_band
-    rows = corpus_config(1_000_000, sample=vectors).rows_per_band
+    rows = corpus_config(1_000_000, sample=vectors, index="hyperplane").rows_per_band
     assert spread_rows < rows <= spread_rows + MAX_EXTRA_ROWS
     reads = bucket_reads(vectors, 1_000_000, range(spread_rows, rows + 1))
     assert reads[rows] < reads[spread_rows] / 2

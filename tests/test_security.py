@@ -184,9 +184,10 @@ def test_no_module_builds_lua_from_strings():
             loaders[module.relative_to(package).as_posix()] = calls
         assert "redis.call" not in text, module.name
     assert list(loaders) == ["protocol.py"]
-    # registers script_source(...); loads only what it registered (Script.script)
+    # registers script_source(...); runs and loads only what it registered
     assert [call.split("(")[0] for call in loaders["protocol.py"]] == [
         "script_source",
+        "self.scripts[name].sha, 1, root, *args",
         "script.script",
     ]
 

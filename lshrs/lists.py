@@ -1,0 +1,252 @@
+"""Inverted lists in Redis: writes, reads and checks of an IVF-PQ index.
+
+Each list is one Redis STRING of fixed-size records (id, then code), written and
+read by the ``ivf_*`` scripts of ``lua/`` (documented in ``docs/lua-protocol.md``).
+A batch is encoded in numpy, grouped by list, and sent as pipelined script calls
+that each append at most :data:`RECORDS_PER_CALL` records, so no call holds Redis
+long. A query is one call that returns the probed lists' records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lshrs.ivfpq import IVFPQ
+from lshrs.protocol import NoConfigError
+from lshrs.storage import RedisStorage
+from lshrs.verify import VerifyReport
+
+RECORDS_PER_CALL = 2000
+"""Records one insert call appends at most (bounded time in Redis per call)."""
+IDS_PER_DELETE = 2000
+"""Ids one delete call removes at most."""
+VERIFY_PER_CALL = 16
+"""Lists or reverse-index hashes one verify call checks."""
+_LIST_KEY = re.compile(rb"l(\d+)")
+_CHUNK_KEY = re.compile(rb"r(\d+)")
+
+
+class ListIndex:
+    """The inverted lists of one IVF-PQ index in Redis.
+
+    Args:
+        storage: the index's storage (client, key names, scripts).
+        model: the IVF-PQ model the lists are coded with.
+    """
+
+    def __init__(self, storage: RedisStorage, model: IVFPQ) -> None:
+        self.storage = storage
+        self.model = model
+        self.root = storage.keys.root
+
+    def _call(self, name: str, args: Sequence[Any]) -> Any:
+        return self.storage.protocol.call(name, self.root, args)
+
+    def attach(self) -> bool:
+        """Create the index's configuration and model in Redis, or check they match.
+
+        Raises:
+            ValueError: when an index with another configuration lives under the prefix.
+        """
+        return self.storage.attach(
+            self.model.fingerprint, self.model.config_fields(), self.model.model_blob()
+        )
+
+    # -- writes ------------------------------------------------------------------------
+
+    def insert_calls(
+        self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+    ) -> list[list[Any]]:
+        """Encode validated vectors and group their records into insert calls' ARGV."""
+        lists, codes = self.model.encode(vectors)
+        records = self.model.records(ids, codes)
+        order = np.argsort(lists, kind="stable")
+        lists, records = lists[order], records[order]
+        starts = np.flatnonzero(np.r_[True, lists[1:] != lists[:-1]])
+        ends = np.r_[starts[1:], lists.size]
+        calls: list[list[Any]] = []
+        args: list[Any] = []
+        size = 0
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            for piece in range(start, end, RECORDS_PER_CALL):
+                stop = min(end, piece + RECORDS_PER_CALL)
+                if size + stop - piece > RECORDS_PER_CALL:
+                    calls.append(args)
+                    args, size = [], 0
+                args += [int(lists[start]), records[piece:stop].tobytes()]
+                size += stop - piece
+        if args:
+            calls.append(args)
+        return calls
+
+    def faiss_calls(self, index: Any) -> tuple[npt.NDArray[np.int64], list[list[Any]]]:
+        """The records of a ``faiss.IndexIVFPQ``'s inverted lists as insert calls' ARGV,
+        codes copied as they are, and every id they hold.
+
+        Raises:
+            ValueError: for an id outside ``[0, 2**53 - 1]`` or one held twice.
+        """
+        import faiss
+
+        invlists = index.invlists
+        all_ids: list[npt.NDArray[np.int64]] = []
+        calls: list[list[Any]] = []
+        for number in range(index.nlist):
+            size = invlists.list_size(number)
+            if size == 0:
+                continue
+            ids = faiss.rev_swig_ptr(invlists.get_ids(number), size).astype(np.int64)
+            codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * invlists.code_size)
+            records = self.model.records(ids, np.asarray(codes).reshape(size, -1))
+            all_ids.append(ids)
+            for start in range(0, size, RECORDS_PER_CALL):
+                calls.append([number, records[start : start + RECORDS_PER_CALL].tobytes()])
+        ids = np.concatenate(all_ids) if all_ids else np.empty(0, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= 2**53):
+            raise ValueError("FAISS ids must be integers in [0, 2**53 - 1] to be imported")
+        if np.unique(ids).size != ids.size:
+            raise ValueError("the FAISS index holds an id twice; lshrs ids are unique")
+        return ids, calls
+
+    def insert(self, calls: list[list[Any]]) -> int:
+        """Send insert calls (from :meth:`insert_calls`) in one pipeline; returns new ids.
+
+        If the index was cleared meanwhile, its configuration is written again first.
+        """
+        fingerprint = self.model.fingerprint
+        batch = [("ivf_insert", [fingerprint, *args]) for args in calls]
+        try:
+            return sum(int(added) for added in self._many(batch))
+        except NoConfigError:
+            self.attach()
+            return sum(int(added) for added in self._many(batch))
+
+    def delete(self, ids: npt.NDArray[np.int64]) -> int:
+        """Remove ids (absent ones are skipped); returns how many were removed."""
+        id_text = np.unique(ids).astype(np.bytes_).tolist()
+        fingerprint = self.model.fingerprint
+        batch = [
+            ("ivf_delete", [fingerprint, *id_text[start : start + IDS_PER_DELETE]])
+            for start in range(0, len(id_text), IDS_PER_DELETE)
+        ]
+        return sum(int(removed) for removed in self._many(batch))
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _many(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        return self.storage.protocol.call_many(self.root, calls)
+
+    def candidates(
+        self, queries: npt.NDArray[np.float32], nprobe: int
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """Approximate ``(ids, scores)`` of every record in each query's ``nprobe``
+        nearest lists: one pipelined script call per query, one round trip in all.
+
+        Args:
+            queries: validated float32 ``(n, dim)``.
+            nprobe: lists per query.
+        """
+        prepared = self.model.prepare(queries)
+        probes = [self.model.probe(query, nprobe) for query in prepared]
+        fingerprint = self.model.fingerprint
+        scans = [("ivf_scan", [fingerprint, *lists.tolist()]) for lists in probes]
+        replies = [self._call(*scans[0])] if len(scans) == 1 else self._many(scans)
+        return [
+            self.model.score(query, lists, reply) if reply else _empty()
+            for query, lists, reply in zip(prepared, probes, replies, strict=True)
+        ]
+
+    # -- checks ------------------------------------------------------------------------
+
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Check every list and reverse-index hash; optionally repair (see
+        ``lua/ivf_verify.lua``). Run it with no concurrent writers for an exact count.
+        """
+        report = VerifyReport(repaired=repair)
+        stored = self.storage.config()
+        if not stored:
+            return report
+        expected = {"fingerprint": self.model.fingerprint, **self.model.config_fields()}
+        expected.pop("nprobe")
+        report.config_mismatch = [k for k, v in expected.items() if stored.get(k) != v]
+        count = stored.get("count", "")
+        report.stored_count = int(count) if count.isdigit() else None
+        if report.stored_count is None:
+            report.config_mismatch.append("count")
+        lists, chunks = self._keys(report)
+        problems: list[str] = []
+        for mode, numbers in (("lists", lists), ("entries", chunks)):
+            for start in range(0, len(numbers), VERIFY_PER_CALL):
+                reply = self._call(
+                    "ivf_verify",
+                    [
+                        self.model.fingerprint,
+                        int(repair),
+                        mode,
+                        *numbers[start : start + VERIFY_PER_CALL],
+                    ],
+                )
+                if mode == "entries":
+                    report.actual_count += int(reply[0])
+                problems += [_text(item) for item in reply[1:]]
+        _classify(report, problems)
+        if repair and (report.count_mismatch or report.stored_count is None):
+            report.count_repaired = bool(self._call("recount", [count, report.actual_count]))
+        return report
+
+    def _keys(self, report: VerifyReport) -> tuple[list[int], list[int]]:
+        """List and chunk numbers of the index's keys; other keys go to the report."""
+        lists: set[int] = set()
+        chunks: set[int] = set()
+        known = {b"cfg", b"model", b"n"}
+        for key in self.storage.client.scan_iter(match=self.storage.keys.pattern, count=1000):
+            name = (
+                bytes(key)[len(self.root) :]
+                if isinstance(key, bytes)
+                else key.encode()[len(self.root) :]
+            )
+            report.keys_examined += 1
+            if name in known:
+                continue
+            if (found := _LIST_KEY.fullmatch(name)) and int(found[1]) < self.model.nlist:
+                lists.add(int(found[1]))
+            elif found := _CHUNK_KEY.fullmatch(name):
+                chunks.add(int(found[1]))
+            else:
+                report.unknown_keys.append((self.root + name).decode(errors="backslashreplace"))
+        for name in self.storage.client.hkeys(self.root + b"n"):
+            if str(_text(name)).isdigit() and int(name) < self.model.nlist:
+                lists.add(int(name))
+        report.unknown_keys.sort()
+        return sorted(lists), sorted(chunks)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _empty() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+
+
+def _classify(report: VerifyReport, problems: list[str]) -> None:
+    """Sort ``ivf_verify`` problem strings into the report's fields."""
+    fields: dict[str, Callable[[str, str], None]] = {
+        "record_without_entry": lambda i, _: report.members_without_entry.append(int(i)),
+        "entry_without_record": lambda i, _: report.entries_missing_member.append(int(i)),
+        "duplicate_record": lambda i, _: report.members_in_wrong_bucket.append(int(i)),
+        "entry_elsewhere": lambda i, _: report.members_in_wrong_bucket.append(int(i)),
+        "malformed_entry": lambda i, where: report.malformed_entries.append(f"r/{i}"),
+        "short_list": lambda _, where: report.malformed_entries.append(f"l{where}/count"),
+    }
+    for problem in problems:
+        kind, item, list_number, _ = problem.split(" ")
+        fields[kind](item, list_number)
+    for name in ("members_without_entry", "entries_missing_member", "members_in_wrong_bucket"):
+        setattr(report, name, sorted(set(getattr(report, name))))
+    report.malformed_entries.sort()
