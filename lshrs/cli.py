@@ -82,9 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--kind",
         choices=("ivfpq", "hyperplane"),
-        default="ivfpq",
-        help="ivfpq (default): compressed inverted lists trained on a sample of the source, "
-        "the recommended index for dense embeddings; hyperplane: random-hyperplane buckets",
+        help="ivfpq: compressed inverted lists trained on a sample of the source, the "
+        "recommended index for dense embeddings and the default; hyperplane: random-"
+        "hyperplane buckets, the default with --num-bands/--rows-per-band or a source too "
+        "small to train on",
     )
     index.add_argument("--num-bands", type=int, help="hyperplane: bands")
     index.add_argument("--rows-per-band", type=int, help="hyperplane: bits per band")
@@ -179,8 +180,10 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
             )
     else:
         raise SystemExit("lshrs index: give --parquet PATH or --postgres DSN --table TABLE")
-    if args.kind == "ivfpq":
-        lsh = trained_index(args.seed, batches, connection)
+    kind = args.kind or ("hyperplane" if args.num_bands or args.rows_per_band else "ivfpq")
+    trained = trained_index(args.seed, batches, connection) if kind == "ivfpq" else None
+    if trained is not None:
+        lsh = trained
     else:
         _, first = next(iter(batches(1)))
         lsh = LSHRS(
@@ -207,13 +210,21 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
 
 def trained_index(
     seed: int, batches: Callable[[int], Iterable[tuple[Any, Any]]], connection: dict[str, Any]
-) -> LSHRS:
-    """The recommended index for the source: one pass samples it, the model trains."""
-    from lshrs.corpus import corpus_config
+) -> LSHRS | None:
+    """The recommended index for the source: one pass samples it, the model trains.
+    None when the source is too small to train on."""
+    from lshrs.corpus import MIN_SAMPLE, corpus_config
     from lshrs.sample import reservoir_sample
 
     print("sampling the source to train the index ...", file=sys.stderr)
     rows, sample = reservoir_sample(batches(10_000), TRAINING_SAMPLE, seed)
+    if rows < MIN_SAMPLE:
+        print(
+            f"{rows} rows are too few to train IVF-PQ (it needs {MIN_SAMPLE}): "
+            "indexing with random hyperplanes",
+            file=sys.stderr,
+        )
+        return None
     config = corpus_config(rows, sample=sample)
     print(
         f"training IVF-PQ on {sample.shape[0]:,} of {rows:,} vectors: {config.nlist} lists",

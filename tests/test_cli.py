@@ -105,6 +105,17 @@ def test_query_by_vector_file_prints_ids(cli_args, tmp_path, redis_url, prefix):
     assert out.split("\t")[0] == "7"
 
 
+def test_index_trains_the_recommended_index_by_default(cli_args):
+    out = run(*cli_args, "index", "--parquet", DEMO)
+    assert "indexed 5,000 rows" in out.stdout
+    assert "training IVF-PQ on 5,000 of 5,000 vectors: 256 lists" in out.stderr
+    stats = json.loads(run(*cli_args, "stats").stdout)
+    assert stats["scheme"] == "ivfpq" and stats["num_indexed"] == 5000
+    lines = run(*cli_args, "query", "--id", "10", "--parquet", DEMO, "--topk", "1", "--topp", "1")
+    assert lines.stdout.split()[:2] == ["10", "1.0000"]
+    assert json.loads(run(*cli_args, "verify").stdout)["ok"] is True
+
+
 def test_connection_comes_from_the_environment(redis_url, prefix, tmp_path):
     LSHRS(dim=4, num_bands=2, rows_per_band=2, redis_url=redis_url, redis_prefix=prefix).index(
         [5], np.ones((1, 4))
