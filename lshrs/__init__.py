@@ -1,14 +1,15 @@
-"""lshrs: approximate nearest-neighbour search with a Redis hash index.
+"""lshrs: approximate nearest-neighbour search with its index in Redis.
 
-Vectors stay where they are (Postgres, Parquet, ...); lshrs keeps random-hyperplane
-LSH buckets in Redis, updated and read by atomic Lua scripts, and reranks candidates
-by exact cosine similarity.
+Vectors stay where they are (Postgres, Parquet, ...); lshrs keeps compressed inverted
+lists (IVF-PQ) or random-hyperplane LSH buckets in Redis, updated and read by atomic
+Lua scripts, and reranks the best candidates by exact cosine similarity.
 """
 
 from lshrs.corpus import CorpusConfig, corpus_config
 from lshrs.hashing import HashSignatures, LSHHasher
 from lshrs.index import LSHRS
 from lshrs.ivf import KMeansHasher
+from lshrs.ivfpq import IVFPQ
 from lshrs.loaders import iter_parquet_vectors, iter_postgres_vectors
 from lshrs.rq import RQHasher
 from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
@@ -18,6 +19,7 @@ from lshrs.tuning import compute_collision_probability, get_optimal_config
 __version__ = "0.1.0"
 
 __all__ = [
+    "IVFPQ",
     "LSHRS",
     "BucketOperation",
     "CorpusConfig",

@@ -349,20 +349,34 @@ class IVFPQ:
         ids = np.ascontiguousarray(records[:, :ID_BYTES]).view("<i8").ravel().astype(np.int64)
         codes = records[:, ID_BYTES:]
         owner = np.repeat(np.arange(len(blobs)), sizes // self.record_bytes)
-        offsets = np.arange(self.code_bytes, dtype=np.intp) * CODEWORDS
         if self.metric == "ip":
             table = self.pq.inner_product_table(query).ravel()
-            bias = self.centroids[lists] @ query
-            scores = table[codes + offsets].sum(axis=1, dtype=np.float32) + bias[owner]
+            scores = _lookup(table, codes, 0) + (self.centroids[lists] @ query)[owner]
         else:
             residuals = query - self.centroids[lists]
-            tables = self.pq.distance_tables(residuals).reshape(len(blobs), -1)
-            flat = tables.ravel()
-            base = (owner * (self.code_bytes * CODEWORDS))[:, None]
-            distances = flat[codes + offsets + base].sum(axis=1, dtype=np.float32)
+            tables = self.pq.distance_tables(residuals).ravel()
+            base = owner * (self.code_bytes * CODEWORDS)
+            distances = _lookup(tables, codes, base)
             distances += np.einsum("ij,ij->i", residuals, residuals)[owner]
             scores = -distances
         return ids, scores.astype(np.float32, copy=False)
+
+
+def _lookup(
+    table: npt.NDArray[np.float32],
+    codes: npt.NDArray[np.uint8],
+    base: npt.NDArray[np.int64] | int,
+) -> npt.NDArray[np.float32]:
+    """Sum over each row of ``codes`` of ``table[base + j * 256 + code_j]``: the
+    asymmetric distance computation, as one gather and one row sum (indices as narrow
+    as the table allows, which measured faster than one intp gather)."""
+    width = np.uint16 if table.size <= 1 << 16 else np.uint32
+    index = codes.astype(width)
+    index += (np.arange(codes.shape[1]) * CODEWORDS).astype(width)
+    if not isinstance(base, int):
+        index += base.astype(width)[:, None]
+    summed: npt.NDArray[np.float32] = table.take(index).sum(axis=1, dtype=np.float32)
+    return summed
 
 
 def default_code_bytes(dim: int) -> int:
