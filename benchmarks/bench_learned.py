@@ -1,7 +1,7 @@
 """Learned buckets vs random hyperplanes vs FAISS IVF on real sentence embeddings.
 
-Data: /work/shared/datasets/debian-minilm (59,504 base vectors, 500 held-out queries,
-exact top-100). For every scheme and probe setting it reports recall@10 after an exact
+Data: debian-minilm from ../shared/datasets (59,504 base vectors, 500 held-out
+queries, exact top-100). For every scheme and probe setting it reports recall@10 after an exact
 rerank of *every* candidate, and the candidates as a percentage of the corpus; plus
 training time, ingest rate (vectors/s, hashing + Redis writes) and, for RQ, the
 semantic-ID collision rate. Redis is a private ``redis-server`` started on a free
@@ -9,7 +9,7 @@ loopback port and stopped at the end.
 
 Run from the repository root::
 
-    /work/venv/bin/python benchmarks/bench_learned.py
+    python benchmarks/bench_learned.py
 
 Writes ``benchmarks/results/learned.json``. Self-contained: needs numpy, pyarrow,
 redis-server on PATH; faiss-cpu optional (its rows are skipped without it).

@@ -1,4 +1,4 @@
-"""Choosing bands and rows: collision probabilities and the user's FP/FN optimisation."""
+"""Choosing bands and rows: collision probabilities and the FP/FN optimisation."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def get_optimal_config(
     ``(num_bands, rows_per_band)`` with ``num_bands * rows_per_band <= num_perm``,
     where FP is the collision probability integrated over cosine similarities in
     ``[0, threshold]`` and FN the miss probability integrated over
-    ``[threshold, 1]`` (the user's integrals, with the random-hyperplane collision
+    ``[threshold, 1]`` (the integrals, with the random-hyperplane collision
     curve). Ties go to fewer bits. The choice ignores corpus size: a large corpus
     needs more rows per band than this gives, or its buckets grow huge.
 
