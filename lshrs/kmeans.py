@@ -17,8 +17,8 @@ from scipy import sparse
 ProgressFn = Callable[[int, int, float], None]
 """``progress(iteration, iterations, objective)``, called after every Lloyd iteration."""
 
-ASSIGN_CHUNK = 16384
-"""Rows per distance block: a ``(chunk, k)`` float32 block stays a few tens of MB."""
+ASSIGN_CHUNK = 2048
+"""Rows per distance block: a ``(2048, k)`` float32 block, a few MB."""
 BACKENDS = ("auto", "numpy", "faiss")
 
 

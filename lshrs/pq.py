@@ -12,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.kmeans import ProgressFn, nearest, train_kmeans
+from lshrs.kmeans import ProgressFn, train_kmeans
 
 CODEWORDS = 256
 """Codewords per subspace: one byte per subspace."""
+ENCODE_CHUNK = 64
+"""Vectors encoded per block: the ``(m, 64, 256)`` score block stays in cache, which
+measured ~10x faster than blocks of thousands of vectors."""
 
 
 class ProductQuantizer:
@@ -45,6 +48,8 @@ class ProductQuantizer:
         self.m, _, self.dsub = (int(size) for size in array.shape)
         self.dim = self.m * self.dsub
         self._norms = np.einsum("mkd,mkd->mk", array, array)
+        self._half_norms = 0.5 * self._norms
+        self._books_t = np.ascontiguousarray(array.transpose(0, 2, 1))
 
     @classmethod
     def train(
@@ -94,9 +99,17 @@ class ProductQuantizer:
     def encode(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
         """Codes of float32 ``(n, dim)`` vectors: uint8 ``(n, m)``, nearest codewords."""
         codes = np.empty((vectors.shape[0], self.m), dtype=np.uint8)
-        for j, book in enumerate(self.codebooks):
-            part = np.ascontiguousarray(vectors[:, j * self.dsub : (j + 1) * self.dsub])
-            codes[:, j] = nearest(part, book)[0][:, 0]
+        scores = np.empty((self.m, ENCODE_CHUNK, CODEWORDS), dtype=np.float32)
+        for start in range(0, vectors.shape[0], ENCODE_CHUNK):
+            part = vectors[start : start + ENCODE_CHUNK]
+            rows = part.shape[0]
+            block = np.matmul(
+                part.reshape(rows, self.m, self.dsub).transpose(1, 0, 2),
+                self._books_t,
+                out=scores[:, :rows],
+            )
+            block -= self._half_norms[:, None, :]
+            codes[start : start + rows] = block.argmax(axis=2).T
         return codes
 
     def decode(self, codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
