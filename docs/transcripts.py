@@ -30,6 +30,7 @@ SCRIPTS = (
     "ivf_scan",
     "ivf_delete",
     "ivf_verify",
+    "ivf_compact",
 )
 
 
@@ -107,6 +108,9 @@ TRANSCRIPTS: dict[str, list[str]] = {
         'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 3',
         'HGET "{{docs}}:r0" 6',
         'HGET "{{docs}}:cfg" count',
+    ],
+    "ivf_compact": [
+        'EVALSHA {ivf_compact} 1 "{{docs}}:" "fp-pq" 0 3',
     ],
     "ivf_verify": [
         'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 0 lists 0 1 2 3',

@@ -250,6 +250,7 @@ class LSHRS:
         self._flush_buffer()
         if self._lists is not None:
             self._lists.insert(self._lists.insert_calls(ids, array))
+            self._lists.compact()
             return
         self.storage.insert(ids, self._scheme.hash_batch(array))
 
@@ -277,6 +278,8 @@ class LSHRS:
             >>> lsh.index([7, 8], np.eye(3)[:2])
         """
         self._index(indices, vectors, wait=True)
+        if self._lists is not None:
+            self._lists.compact()
 
     def _index(
         self, indices: Sequence[int] | npt.ArrayLike, vectors: npt.ArrayLike | None, wait: bool
@@ -391,6 +394,8 @@ class LSHRS:
             for ids, vectors in batches:
                 report.update(self._index(ids, vectors, wait=False))
             self._flush_buffer()
+            if self._lists is not None:
+                self._lists.compact()
         except BaseException:
             pending, self._pending = self._pending, None
             if pending is not None:

@@ -25,6 +25,8 @@ RECORDS_PER_CALL = 2000
 """Records one insert call appends at most (bounded time in Redis per call)."""
 IDS_PER_DELETE = 2000
 """Ids one delete call removes at most."""
+COMPACT_BYTES_PER_CALL = 1 << 20
+"""Bytes of records one compaction call rewrites, about (bounded time per call)."""
 VERIFY_PER_CALL = 16
 """Lists or reverse-index hashes one verify call checks."""
 _LIST_KEY = re.compile(rb"l(\d+)")
@@ -43,6 +45,7 @@ class ListIndex:
         self.storage = storage
         self.model = model
         self.root = storage.keys.root
+        self._touched: set[int] = set()
 
     def _call(self, name: str, args: Sequence[Any]) -> Any:
         return self.storage.protocol.call(name, self.root, args)
@@ -79,6 +82,7 @@ class ListIndex:
                     calls.append(args)
                     args, size = [], 0
                 args += [int(lists[start]), records[piece:stop].tobytes()]
+                self._touched.add(int(lists[start]))
                 size += stop - piece
         if args:
             calls.append(args)
@@ -125,6 +129,27 @@ class ListIndex:
         except NoConfigError:
             self.attach()
             return sum(int(added) for added in self._many(batch))
+
+    def compact(self) -> None:
+        """Shrink the lists written since the last compaction to their live records
+        (``lua/ivf_compact.lua``): appends leave up to as much spare capacity as data."""
+        touched, self._touched = sorted(self._touched), set()
+        if not touched:
+            return
+        sizes = self.storage.client.hmget(self.root + b"n", touched)
+        per_list = np.array([int(size or 0) for size in sizes]) * self.model.record_bytes
+        fingerprint = self.model.fingerprint
+        calls: list[tuple[str, list[Any]]] = []
+        batch: list[int] = []
+        size = 0
+        for number, bytes_ in zip(touched, per_list.tolist(), strict=True):
+            if batch and (size + bytes_ > COMPACT_BYTES_PER_CALL or len(batch) == 4096):
+                calls.append(("ivf_compact", [fingerprint, *batch]))
+                batch, size = [], 0
+            batch.append(number)
+            size += bytes_
+        calls.append(("ivf_compact", [fingerprint, *batch]))
+        self._many(calls)
 
     def delete(self, ids: npt.NDArray[np.int64]) -> int:
         """Remove ids (absent ones are skipped); returns how many were removed."""

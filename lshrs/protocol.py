@@ -40,6 +40,7 @@ SCRIPT_NAMES = (
     "ivf_delete",
     "ivf_scan",
     "ivf_verify",
+    "ivf_compact",
 )
 _INCLUDE = re.compile(r'^--- @include "([a-z_]+)"$', re.MULTILINE)
 _SCRIPT_ERROR = re.compile(

@@ -144,6 +144,18 @@ def test_each_list_holds_exactly_its_ids_codes_and_the_reverse_index_names_their
     assert lsh.stats()["num_indexed"] == ids.size
 
 
+def test_after_a_write_the_lists_hold_no_spare_capacity(lsh, redis_client, prefix):
+    root = KeySpace(prefix).root
+    live = 0
+    used = 0
+    for name, count in redis_client.hgetall(root + b"n").items():
+        live += int(count) * model().record_bytes
+        used += redis_client.memory_usage(root + b"l" + name, samples=0)
+    # Appending grows a Redis string greedily (up to 2x); compaction leaves the live
+    # bytes plus the per-key overhead and allocator rounding.
+    assert used < 1.15 * live + 100 * model().nlist
+
+
 def test_deleting_moves_the_last_record_into_the_hole(lsh, redis_client, prefix):
     ids, _, _ = demo()
     before = records_in_redis(redis_client, prefix)

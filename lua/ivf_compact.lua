@@ -1,0 +1,44 @@
+--[[
+  ivf_compact: shrink inverted lists to their live records
+
+  Synopsis
+    EVALSHA <sha> 1 <root> <fingerprint> <list> [<list> ...]
+
+  Redis grows a string greedily when it is appended to (up to twice its length),
+  so after a batch load the lists hold spare capacity. This rewrites each given
+  list as a new string of exactly its live records. Atomic per call; lshrs calls
+  it for the lists a write touched, at the end of the write, about 1 MB of records
+  per call. Answers and reverse entries are unchanged.
+
+  KEYS[1]  root: the index's hash-tagged key prefix (keys: see ivf_insert).
+  ARGV[1]  fingerprint: must equal the stored one (see init).
+  ARGV[2..] lists: decimal list numbers in [0, nlist), at most 4,096 of them.
+
+  Reply    integer: the bytes of live records rewritten. 0 when the index does
+           not exist.
+  Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
+           LSHRS_BAD_ARGUMENT <what>
+]]
+--- @include "prelude"
+--- @include "lists"
+local root = KEYS[1]
+local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'})
+if not cfg then return 0 end
+local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
+if #ARGV - 1 > 4096 then bad('at most 4096 lists per call') end
+local lists = {}
+for i = 2, #ARGV do
+  local list = canonical_id(ARGV[i])
+  if list == nil or list >= nlist then bad('list ' .. ARGV[i] .. ' must be in [0, ' .. nlist .. ')') end
+  lists[#lists + 1] = list
+end
+local rewritten = 0
+for _, list in ipairs(lists) do
+  local live = live_count(root, list) * size
+  if live > 0 then
+    local key = list_key(root, list)
+    rcall('SET', key, rcall('GETRANGE', key, 0, live - 1))
+    rewritten = rewritten + live
+  end
+end
+return rewritten
