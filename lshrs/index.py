@@ -22,6 +22,7 @@ from lshrs.schemes import SignatureScheme, scheme_from_model
 from lshrs.semantic import SemanticIds, code_paths
 from lshrs.similarity import rerank_cosines
 from lshrs.storage import RedisStorage
+from lshrs.threads import single_threaded_blas
 from lshrs.tuning import get_optimal_config
 from lshrs.validation import (
     as_ids,
@@ -487,7 +488,8 @@ class LSHRS:
             )
         self._flush_buffer()
         if self._lists is not None:
-            return self._query_lists(query, topk, topp)
+            with single_threaded_blas():
+                return self._query_lists(query, topk, topp)
         codes = self._scheme.probe_codes(query, self.extra_probes)
         if topp is None:
             assert topk is not None
@@ -582,6 +584,18 @@ class LSHRS:
                     ids[row, col], scores[row, col] = index, score
             return scores, ids
         assert isinstance(self.hasher, IVFPQ)
+        with single_threaded_blas():
+            return self._search_lists(array, k, rerank, scores, ids)
+
+    def _search_lists(
+        self,
+        array: npt.NDArray[np.float32],
+        k: int,
+        rerank: bool,
+        scores: npt.NDArray[np.float32],
+        ids: npt.NDArray[np.int64],
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        assert self._lists is not None and isinstance(self.hasher, IVFPQ)
         depth = self.rerank_candidates if rerank else k
         kept = []
         for cand, approx in self._lists.candidates(array, self.hasher.nprobe):
