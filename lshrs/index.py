@@ -250,7 +250,9 @@ class LSHRS:
         array = as_vector(vector, self.dim).reshape(1, self.dim)
         self._flush_buffer()
         if self._lists is not None:
-            self._lists.insert(self._lists.insert_calls(ids, array))
+            with single_threaded_blas():
+                calls = self._lists.insert_calls(ids, array)
+            self._lists.insert(calls)
             self._lists.compact()
             return
         self.storage.insert(ids, self._scheme.hash_batch(array))

@@ -21,16 +21,19 @@ from lshrs.protocol import NoConfigError
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport
 
-RECORDS_PER_CALL = 2000
-"""Records one insert call appends at most (bounded time in Redis per call)."""
-IDS_PER_DELETE = 2000
-"""Ids one delete call removes at most."""
+RECORDS_PER_CALL = 500
+"""Records one insert call writes at most: a call holds Redis a few milliseconds
+(worst PING latency per call in docs/benchmarks.md)."""
+IDS_PER_DELETE = 500
+"""Ids one delete call removes at most (each costs about ten Redis commands)."""
 COMPACT_BYTES_PER_CALL = 1 << 20
 """Bytes of records one compaction call rewrites, about (bounded time per call)."""
 VERIFY_PER_CALL = 16
 """Lists or reverse-index hashes one verify call checks."""
 _LIST_KEY = re.compile(rb"l(\d+)")
 _CHUNK_KEY = re.compile(rb"r(\d+)")
+_STORE_KEY = re.compile(rb"v\d+")
+"""The optional vector store (:mod:`lshrs.vector_store`) lives beside the index."""
 
 
 class ListIndex:
@@ -242,7 +245,7 @@ class ListIndex:
                 lists.add(int(found[1]))
             elif found := _CHUNK_KEY.fullmatch(name):
                 chunks.add(int(found[1]))
-            else:
+            elif not _STORE_KEY.fullmatch(name):
                 report.unknown_keys.append((self.root + name).decode(errors="backslashreplace"))
         for name in self.storage.client.hkeys(self.root + b"n"):
             if str(_text(name)).isdigit() and int(name) < self.model.nlist:

@@ -99,7 +99,8 @@ class ProductQuantizer:
     def encode(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
         """Codes of float32 ``(n, dim)`` vectors: uint8 ``(n, m)``, nearest codewords."""
         codes = np.empty((vectors.shape[0], self.m), dtype=np.uint8)
-        scores = np.empty((self.m, ENCODE_CHUNK, CODEWORDS), dtype=np.float32)
+        block_rows = min(ENCODE_CHUNK, vectors.shape[0])
+        scores = np.empty((self.m, block_rows, CODEWORDS), dtype=np.float32)
         for start in range(0, vectors.shape[0], ENCODE_CHUNK):
             part = vectors[start : start + ENCODE_CHUNK]
             rows = part.shape[0]

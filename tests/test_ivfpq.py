@@ -326,6 +326,14 @@ def test_verify_reports_and_repairs_broken_lists(lsh, redis_client, prefix):
     assert lsh.query(demo()[1][np.searchsorted(demo()[0], lost)], topk=1, topp=1.0)[0][0] == lost
 
 
+def test_the_redis_vector_store_beside_the_lists_is_not_an_unknown_key(lsh):
+    from lshrs.vector_store import RedisVectorStore
+
+    ids, vectors, _ = demo()
+    RedisVectorStore(lsh.storage, 384).put(ids[:50], vectors[:50])
+    assert lsh.verify().ok
+
+
 def test_faiss_ivfpq_loads_with_its_codes_and_answers_as_faiss(redis_url, prefix):
     faiss = pytest.importorskip("faiss")
     ids, vectors, queries = demo()
