@@ -315,14 +315,23 @@ class IVFPQ:
         return out
 
     def probe(
-        self, query: npt.NDArray[np.float32], nprobe: int | None = None
+        self, queries: npt.NDArray[np.float32], nprobe: int | None = None
     ) -> npt.NDArray[np.int64]:
-        """The ``nprobe`` lists nearest to a prepared float32 ``(dim,)`` query, nearest first."""
+        """The ``nprobe`` lists nearest to each prepared query, nearest first.
+
+        Args:
+            queries: float32 ``(dim,)`` or ``(n, dim)``, prepared (:meth:`prepare`).
+            nprobe: lists per query; default :attr:`nprobe`.
+
+        Returns:
+            int64 ``(nprobe,)`` for one query, ``(n, nprobe)`` for several.
+        """
         count = min(self.nlist, nprobe or self.nprobe)
+        rows = queries.reshape(-1, self.dim)
         lists: npt.NDArray[np.int64] = nearest(
-            query.reshape(1, -1), self.centroids, count, inner_product=self.metric == "ip"
-        )[0][0]
-        return lists
+            rows, self.centroids, count, inner_product=self.metric == "ip"
+        )[0]
+        return lists[0] if queries.ndim == 1 else lists
 
     def score(
         self,

@@ -180,7 +180,7 @@ class ListIndex:
             nprobe: lists per query.
         """
         prepared = self.model.prepare(queries)
-        probes = [self.model.probe(query, nprobe) for query in prepared]
+        probes = self.model.probe(prepared, nprobe)
         fingerprint = self.model.fingerprint
         scans = [("ivf_scan", [fingerprint, *lists.tolist()]) for lists in probes]
         replies = [self._call(*scans[0])] if len(scans) == 1 else self._many(scans)
