@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.minilm import dataset_dir  # noqa: E402
 from lshrs import LSHRS, KMeansHasher, LSHHasher, RQHasher  # noqa: E402
-from lshrs.kmeans import faiss_module  # noqa: E402
+from lshrs.schemes.training import faiss_module  # noqa: E402
 from lshrs.schemes import SignatureScheme  # noqa: E402
 
 DATASET = dataset_dir()

@@ -6,12 +6,12 @@ Lua scripts, and reranks the best candidates by exact cosine similarity.
 """
 
 from lshrs.corpus import CorpusConfig, corpus_config
-from lshrs.hashing import HashSignatures, LSHHasher
 from lshrs.index import LSHRS
-from lshrs.ivf import KMeansHasher
-from lshrs.ivfpq import IVFPQ
 from lshrs.loaders import iter_parquet_vectors, iter_postgres_vectors
-from lshrs.rq import RQHasher
+from lshrs.schemes.hyperplane import HashSignatures, LSHHasher
+from lshrs.schemes.ivfpq import IVFPQ
+from lshrs.schemes.kmeans import KMeansHasher
+from lshrs.schemes.rq import RQHasher
 from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
 from lshrs.storage import BucketOperation, RedisStorage
 from lshrs.tuning import compute_collision_probability, get_optimal_config

@@ -1,7 +1,7 @@
 """A configuration chosen for the corpus: the index kind, its size and its query depth.
 
 Given a sample of the corpus, :func:`corpus_config` chooses compressed inverted
-lists (IVF-PQ, :class:`lshrs.ivfpq.IVFPQ`): ``nlist`` from the corpus size, one code
+lists (IVF-PQ, :class:`lshrs.schemes.ivfpq.IVFPQ`): ``nlist`` from the corpus size, one code
 byte per 8 dimensions, and, once :meth:`CorpusConfig.index_kwargs` has trained the
 model on the sample, the number of lists a query reads, measured on the sample
 itself (:func:`calibrate_nprobe`). Without a sample it sizes random hyperplanes, as
@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.hashing import LSHHasher
-from lshrs.ivfpq import IVFPQ, default_code_bytes
-from lshrs.kmeans import nearest, normalized
+from lshrs.schemes.hyperplane import LSHHasher
+from lshrs.schemes.ivfpq import IVFPQ, default_code_bytes
+from lshrs.schemes.training import nearest, normalized
 from lshrs.validation import as_vectors
 
 TARGET_BUCKET_SIZE = 64

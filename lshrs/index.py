@@ -14,11 +14,12 @@ import numpy as np
 import numpy.typing as npt
 from redis.client import NEVER_DECODE
 
-from lshrs.hashing import FORMAT_VERSION, LSHHasher
-from lshrs.ivfpq import IVFPQ
 from lshrs.lists import ListIndex
 from lshrs.progress import Progress
 from lshrs.schemes import SignatureScheme, scheme_from_model
+from lshrs.schemes.base import FORMAT_VERSION
+from lshrs.schemes.hyperplane import LSHHasher
+from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.semantic import SemanticIds, code_paths
 from lshrs.similarity import rerank_cosines
 from lshrs.storage import RedisStorage
@@ -78,7 +79,7 @@ class LSHRS:
             first) a top-p query fetches and reranks by exact cosine.
         hasher: keyword-only; a ready signature scheme (see
             :class:`lshrs.schemes.SignatureScheme`) instead of random hyperplanes, or
-            an :class:`lshrs.ivfpq.IVFPQ` model for compressed inverted lists (the
+            an :class:`lshrs.schemes.ivfpq.IVFPQ` model for compressed inverted lists (the
             recommended index for dense embeddings: :func:`lshrs.corpus_config`);
             then ``num_perm``, ``num_bands``, ``rows_per_band``,
             ``similarity_threshold`` and ``seed`` are unused. With IVF-PQ,
@@ -934,7 +935,7 @@ class LSHRS:
     def from_faiss(cls, index: Any, nprobe: int | None = None, **kwargs: Any) -> LSHRS:
         """An index whose buckets are a trained FAISS IVF index's lists.
 
-        The coarse quantizer's centroids become a :class:`lshrs.ivf.KMeansHasher`;
+        The coarse quantizer's centroids become a :class:`lshrs.schemes.kmeans.KMeansHasher`;
         FAISS's inverted lists are not copied: index your vectors with :meth:`index`.
         faiss is imported only here (``pip install 'lshrs[faiss]'``).
 
@@ -950,7 +951,7 @@ class LSHRS:
             >>> lsh = LSHRS.from_faiss(ivf_index, nprobe=16, redis_url=redis_url,
             ...                        redis_prefix=prefix)  # doctest: +SKIP
         """
-        from lshrs.ivf import KMeansHasher
+        from lshrs.schemes.kmeans import KMeansHasher
 
         hasher = KMeansHasher.from_faiss(index, nprobe=nprobe)
         return cls(hasher.dim, hasher=hasher, **kwargs)

@@ -116,3 +116,23 @@ def alias_key(alias: str) -> bytes:
 def bucket_code(band: int, signature: bytes) -> bytes:
     """The code of a bucket: band number as 2 bytes big-endian, then the signature."""
     return band.to_bytes(2, "big") + signature
+
+
+def bucket_codes(
+    band_numbers: npt.NDArray[np.integer], signatures: npt.NDArray[np.uint8]
+) -> list[bytes]:
+    """:func:`bucket_code` of many buckets at once, without a Python loop.
+
+    Args:
+        band_numbers: int array, shape ``(k,)``.
+        signatures: uint8 array, shape ``(k, sig_bytes)``.
+
+    Returns:
+        ``k`` byte strings of length ``2 + sig_bytes``.
+    """
+    k, width = signatures.shape
+    codes = np.empty((k, 2 + width), dtype=np.uint8)
+    codes[:, 0] = band_numbers >> 8
+    codes[:, 1] = band_numbers & 0xFF
+    codes[:, 2:] = signatures
+    return list(codes.view(f"V{2 + width}").ravel().tolist())

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.ivfpq import IVFPQ
 from lshrs.protocol import NoConfigError
+from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport
 

@@ -1,7 +1,7 @@
 """Semantic IDs: an indexed id's code path made unique (``"12-5-33"``, ``"12-5-33-1"``).
 
-The code path comes from a learned scheme (:meth:`lshrs.rq.RQHasher.code_paths`, the
-RQ code over all levels; or :meth:`lshrs.ivf.KMeansHasher.code_paths`, the list of
+The code path comes from a learned scheme (:meth:`lshrs.schemes.rq.RQHasher.code_paths`, the
+RQ code over all levels; or :meth:`lshrs.schemes.kmeans.KMeansHasher.code_paths`, the list of
 each band). Uniqueness is resolved in Redis by ``lua/semantic_id.lua``, atomically,
 so concurrent clients never hand out one name twice.
 """

@@ -12,7 +12,6 @@ import redis
 from redis.commands.core import Script
 
 from lshrs.eviction import check_eviction_policy
-from lshrs.hashing import HashSignatures
 from lshrs.keys import KeySpace, bucket_code
 from lshrs.protocol import (
     ConfigMismatchError,
@@ -23,6 +22,7 @@ from lshrs.protocol import (
     parse_error,
     translate,
 )
+from lshrs.schemes.hyperplane import HashSignatures
 from lshrs.scripts import Scripts
 from lshrs.validation import as_ids
 

@@ -10,9 +10,9 @@ import pytest
 
 from lshrs import LSHRS, corpus_config
 from lshrs.fetchers import array_fetcher
-from lshrs.ivfpq import IVFPQ
+from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.keys import KeySpace
-from lshrs.pq import ProductQuantizer
+from lshrs.schemes.pq import ProductQuantizer
 from lshrs.protocol import BadArgumentError, Protocol
 from tests.helpers import snapshot
 from tests.learned_helpers import demo

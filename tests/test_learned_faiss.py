@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lshrs import LSHRS
-from lshrs.ivf import KMeansHasher
+from lshrs.schemes.kmeans import KMeansHasher
 from tests.learned_helpers import demo
 
 faiss = pytest.importorskip("faiss")

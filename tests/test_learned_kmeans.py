@@ -10,7 +10,7 @@ import redis
 
 from lshrs import LSHRS, KMeansHasher
 from lshrs.keys import KeySpace
-from lshrs.kmeans import train_kmeans
+from lshrs.schemes.training import train_kmeans
 from tests.helpers import buckets
 from tests.learned_helpers import demo, indexed, kmeans_hasher
 

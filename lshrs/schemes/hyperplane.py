@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.schemes import register_scheme
+from lshrs.keys import bucket_codes
+from lshrs.schemes.base import FORMAT_VERSION
 
-FORMAT_VERSION = 1
 MAX_PROBE_BITS = 10
 """Multi-probe flips subsets of at most this many least-confident bits per band."""
 
@@ -24,26 +24,6 @@ class HashSignatures:
     bands: list[bytes]
 
 
-def as_codes(
-    band_numbers: npt.NDArray[np.integer], signatures: npt.NDArray[np.uint8]
-) -> list[bytes]:
-    """Bucket codes (2-byte big-endian band number, then signature) as bytes.
-
-    Args:
-        band_numbers: int array, shape ``(k,)``.
-        signatures: uint8 array, shape ``(k, sig_bytes)``.
-
-    Returns:
-        ``k`` byte strings of length ``2 + sig_bytes``.
-    """
-    k, width = signatures.shape
-    codes = np.empty((k, 2 + width), dtype=np.uint8)
-    codes[:, 0] = band_numbers >> 8
-    codes[:, 1] = band_numbers & 0xFF
-    codes[:, 2:] = signatures
-    return list(codes.view(f"V{2 + width}").ravel().tolist())
-
-
 @cache
 def _flip_subsets(width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Every non-empty subset of ``width`` bits as a 0/1 row, and its float32 transpose."""
@@ -51,7 +31,6 @@ def _flip_subsets(width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.flo
     return subsets, np.ascontiguousarray(subsets.T, dtype=np.float32)
 
 
-@register_scheme
 class LSHHasher:
     """Random-projection LSH: ``rows_per_band`` hyperplane bits per band.
 
@@ -184,6 +163,26 @@ class LSHHasher:
             center=model.get("center"),
         )
 
+    @classmethod
+    def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> LSHHasher:
+        """The hasher an index's ``cfg`` hash and model blob describe.
+
+        The planes are regenerated from the seed; a centred hasher's centre is read
+        from the end of the blob.
+
+        Raises:
+            ValueError: if the blob is too short for the centre the ``cfg`` names.
+        """
+        dim = int(cfg["dim"])
+        center = None
+        if "center" in cfg:
+            if len(blob) < 4 * dim:
+                raise ValueError("hyperplane model blob is too short to hold its centre")
+            center = np.frombuffer(blob[-4 * dim :], dtype="<f4")
+        return cls(
+            int(cfg["num_bands"]), int(cfg["rows_per_band"]), dim, int(cfg["seed"]), center=center
+        )
+
     def model_blob(self) -> bytes:
         """The planes (then the centre, if any) as stored in Redis, for clients in
         other languages."""
@@ -241,7 +240,7 @@ class LSHHasher:
         projection = self.project(vector.reshape(1, self.dim))[0]
         bits = (projection > 0).reshape(self.num_bands, self.rows_per_band)
         bands = np.arange(self.num_bands)
-        codes = as_codes(bands, np.packbits(bits, axis=-1))
+        codes = bucket_codes(bands, np.packbits(bits, axis=-1))
         if extra_probes <= 0:
             return codes
 
@@ -261,4 +260,4 @@ class LSHHasher:
         flips[rows, order[band_of]] = subsets[subset_of].astype(bool)
         probed = bits[band_of] ^ flips
         packed = np.packbits(probed, axis=-1)
-        return codes + as_codes(band_of, packed)
+        return codes + bucket_codes(band_of, packed)

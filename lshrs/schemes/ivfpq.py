@@ -17,11 +17,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.codec import digest
-from lshrs.hashing import FORMAT_VERSION
-from lshrs.ivf import check_count, training_sample
-from lshrs.kmeans import ProgressFn, faiss_module, nearest, normalized, train_kmeans
-from lshrs.pq import CODEWORDS, ProductQuantizer
+from lshrs.schemes.base import FORMAT_VERSION
+from lshrs.schemes.codec import digest
+from lshrs.schemes.pq import CODEWORDS, ProductQuantizer
+from lshrs.schemes.training import (
+    ProgressFn,
+    check_count,
+    faiss_module,
+    nearest,
+    normalized,
+    train_kmeans,
+    training_sample,
+)
 
 BLOB_MAGIC = b"LSHRSPQ1"
 BLOB_HEADER = struct.Struct("<8sIIIIII")
@@ -243,6 +250,11 @@ class IVFPQ:
             int(self.normalize),
         )
         return header + self.centroids.astype("<f4").tobytes() + self.pq.codebooks.tobytes()
+
+    @classmethod
+    def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> IVFPQ:
+        """The model an index's model blob holds, with the ``nprobe`` its ``cfg`` stores."""
+        return cls.from_blob(blob, nprobe=int(cfg.get("nprobe", 1)))
 
     @classmethod
     def from_blob(cls, blob: bytes, nprobe: int = 1) -> IVFPQ:

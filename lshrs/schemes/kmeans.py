@@ -13,58 +13,33 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.codec import array_from_text, array_to_text, digest, label_width, labels_to_bytes
-from lshrs.hashing import FORMAT_VERSION, as_codes
-from lshrs.kmeans import (
+from lshrs.keys import bucket_codes
+from lshrs.schemes.base import FORMAT_VERSION
+from lshrs.schemes.codec import (
+    array_from_text,
+    array_to_text,
+    digest,
+    label_width,
+    labels_to_bytes,
+)
+from lshrs.schemes.training import (
+    POINTS_PER_CENTROID,
     ProgressFn,
+    check_count,
     faiss_module,
     nearest,
     normalized,
     stderr_progress,
     train_kmeans,
+    training_sample,
 )
-from lshrs.schemes import register_scheme
-from lshrs.validation import as_vectors
 
 BLOB_MAGIC = b"LSHRSKM1"
 BLOB_HEADER = struct.Struct("<8sIIII")
 """magic, num_bands, nlist, dim, metric (0 = L2, 1 = inner product); all little-endian."""
 METRICS = ("l2", "ip")
-POINTS_PER_CENTROID = 256
-"""Default training sample: 256 vectors per centroid, FAISS's default cap."""
 
 
-def check_count(value: Any, name: str, low: int, high: int) -> int:
-    """An integer argument in ``[low, high]``.
-
-    Raises:
-        ValueError: naming the argument, the range and the bad value.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return int(value)
-
-
-def training_sample(
-    vectors: npt.ArrayLike, size: int, seed: int, name: str = "vectors"
-) -> npt.NDArray[np.float32]:
-    """At most ``size`` distinct random rows, float32 and normalised to unit length.
-
-    Raises:
-        ValueError: for a non-2-D, non-finite or all-zero-row input.
-    """
-    array = np.asarray(vectors)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, dim), got {array.shape}")
-    if array.shape[0] > size:
-        rows = np.sort(np.random.default_rng(seed).choice(array.shape[0], size, replace=False))
-        array = array[rows]
-    return normalized(as_vectors(array, array.shape[1], name))
-
-
-@register_scheme
 class KMeansHasher:
     """IVF bucketing: ``num_bands`` independent k-means partitions of ``nlist`` lists.
 
@@ -143,9 +118,7 @@ class KMeansHasher:
 
         Band ``b`` is trained with seed ``seed + b`` on its own random sample, so the
         partitions differ. Cost per band: ``iterations`` products of
-        ``(sample, dim) x (dim, nlist)``; with numpy on 2 cores, 1M x 384 vectors into
-        1,024 lists took 27 s per iteration (``benchmarks/bench_learned.py
-        --training-rows 1000000``), the default 262,144-row sample about a quarter.
+        ``(sample, dim) x (dim, nlist)``.
 
         Args:
             vectors: float ``(n, dim)`` training vectors (normalised here).
@@ -267,6 +240,11 @@ class KMeansHasher:
         return header + self.centroids.astype("<f4").tobytes()
 
     @classmethod
+    def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> KMeansHasher:
+        """The hasher an index's model blob holds (``nprobe`` 1; set it after)."""
+        return cls.from_blob(blob)
+
+    @classmethod
     def from_blob(cls, blob: bytes, nprobe: int = 1) -> KMeansHasher:
         """The hasher whose :meth:`model_blob` is ``blob``.
 
@@ -356,4 +334,4 @@ class KMeansHasher:
             chosen_labels.append(labels[~within][take])
         band_numbers = np.concatenate(chosen_bands)
         signatures = labels_to_bytes(np.concatenate(chosen_labels), self.sig_bytes)
-        return as_codes(band_numbers, signatures)
+        return bucket_codes(band_numbers, signatures)

@@ -1,7 +1,9 @@
-"""k-means training for the learned schemes: numpy/BLAS Lloyd iterations, faiss if present.
+"""Training for the learned schemes: k-means (numpy/BLAS Lloyd iterations, faiss if
+present), nearest-centroid search, training samples and count checks.
 
-Used by :class:`lshrs.ivf.KMeansHasher` (spherical k-means, one partition per band)
-and :class:`lshrs.rq.RQHasher` (plain k-means on residuals, one codebook per level).
+Used by :class:`lshrs.schemes.kmeans.KMeansHasher` (spherical k-means, one partition
+per band), :class:`lshrs.schemes.rq.RQHasher` (plain k-means on residuals, one
+codebook per level) and :class:`lshrs.schemes.ivfpq.IVFPQ` (coarse lists and PQ).
 """
 
 from __future__ import annotations
@@ -14,12 +16,46 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from lshrs.validation import as_vectors
+
 ProgressFn = Callable[[int, int, float], None]
 """``progress(iteration, iterations, objective)``, called after every Lloyd iteration."""
 
 ASSIGN_CHUNK = 2048
 """Rows per distance block: a ``(2048, k)`` float32 block, a few MB."""
 BACKENDS = ("auto", "numpy", "faiss")
+POINTS_PER_CENTROID = 256
+"""Default training sample: 256 vectors per centroid, FAISS's default cap."""
+
+
+def check_count(value: Any, name: str, low: int, high: int) -> int:
+    """An integer argument in ``[low, high]``.
+
+    Raises:
+        ValueError: naming the argument, the range and the bad value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return int(value)
+
+
+def training_sample(
+    vectors: npt.ArrayLike, size: int, seed: int, name: str = "vectors"
+) -> npt.NDArray[np.float32]:
+    """At most ``size`` distinct random rows, float32 and normalised to unit length.
+
+    Raises:
+        ValueError: for a non-2-D, non-finite or all-zero-row input.
+    """
+    array = np.asarray(vectors)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, dim), got {array.shape}")
+    if array.shape[0] > size:
+        rows = np.sort(np.random.default_rng(seed).choice(array.shape[0], size, replace=False))
+        array = array[rows]
+    return normalized(as_vectors(array, array.shape[1], name))
 
 
 def faiss_module() -> Any:

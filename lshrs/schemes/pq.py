@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.kmeans import ProgressFn, train_kmeans
+from lshrs.schemes.training import ProgressFn, train_kmeans
 
 CODEWORDS = 256
 """Codewords per subspace: one byte per subspace."""
@@ -69,7 +69,7 @@ class ProductQuantizer:
             m: subspaces (bytes per code).
             iterations: Lloyd iterations per subspace.
             seed: seed of the k-means initialisations (subspace ``j`` uses ``seed + j``).
-            backend: see :func:`lshrs.kmeans.train_kmeans`.
+            backend: see :func:`lshrs.schemes.training.train_kmeans`.
             progress: passed on to every subspace's k-means.
 
         Raises:

@@ -16,11 +16,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.codec import array_from_text, array_to_text, digest, labels_to_bytes
-from lshrs.hashing import FORMAT_VERSION, as_codes
-from lshrs.ivf import POINTS_PER_CENTROID, check_count, training_sample
-from lshrs.kmeans import ProgressFn, nearest, normalized, stderr_progress, train_kmeans
-from lshrs.schemes import register_scheme
+from lshrs.keys import bucket_codes
+from lshrs.schemes.base import FORMAT_VERSION
+from lshrs.schemes.codec import array_from_text, array_to_text, digest, labels_to_bytes
+from lshrs.schemes.training import (
+    POINTS_PER_CENTROID,
+    ProgressFn,
+    check_count,
+    nearest,
+    normalized,
+    stderr_progress,
+    train_kmeans,
+    training_sample,
+)
 
 BLOB_MAGIC = b"LSHRSRQ1"
 BLOB_HEADER = struct.Struct("<8sIII")
@@ -29,7 +37,6 @@ MAX_CODEBOOK = 1 << 16
 """Codes travel as uint16, two bytes per level of the prefix."""
 
 
-@register_scheme
 class RQHasher:
     """RQ-KMeans bucketing: one band whose signature is a ``depth``-level code prefix.
 
@@ -180,6 +187,11 @@ class RQHasher:
         return header + sizes.tobytes() + body
 
     @classmethod
+    def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> RQHasher:
+        """The hasher an index's model blob holds (``beam`` 1; set it after)."""
+        return cls.from_blob(blob)
+
+    @classmethod
     def from_blob(cls, blob: bytes, beam: int = 1) -> RQHasher:
         """The hasher whose :meth:`model_blob` is ``blob``.
 
@@ -271,4 +283,4 @@ class RQHasher:
         _, first = np.unique(ordered, axis=0, return_index=True)
         ordered = ordered[np.sort(first)][:width]
         signatures = labels_to_bytes(ordered, 2).reshape(-1, self.sig_bytes)
-        return as_codes(np.zeros(len(ordered), dtype=np.int64), signatures)
+        return bucket_codes(np.zeros(len(ordered), dtype=np.int64), signatures)

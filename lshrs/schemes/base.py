@@ -1,8 +1,8 @@
-"""What a signature scheme provides, and the registry ``load_from_disk`` reads.
+"""What a bucket signature scheme provides, and the model format version all schemes share.
 
 A scheme turns vectors into one bucket signature per band. Random hyperplanes
-(:class:`lshrs.hashing.LSHHasher`) are the default; learned schemes plug into the
-same buckets, scripts and queries by implementing this protocol.
+(:class:`lshrs.schemes.hyperplane.LSHHasher`) are the default; learned schemes plug
+into the same buckets, scripts and queries by implementing this protocol.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+FORMAT_VERSION = 1
+"""Version of the stored configuration and of saved model files."""
 
 
 @runtime_checkable
@@ -55,23 +58,3 @@ class SignatureScheme(Protocol):
     def from_model(cls, model: dict[str, Any]) -> SignatureScheme:
         """The scheme :meth:`to_model` describes."""
         ...
-
-
-SCHEMES: dict[str, type[SignatureScheme]] = {}
-
-
-def register_scheme(cls: type[SignatureScheme]) -> type[SignatureScheme]:
-    """Class decorator: make a scheme loadable by name from saved models."""
-    SCHEMES[cls.scheme] = cls
-    return cls
-
-
-def scheme_from_model(name: str, model: dict[str, Any]) -> SignatureScheme:
-    """Rebuild a saved scheme.
-
-    Raises:
-        ValueError: for an unknown scheme name.
-    """
-    if name not in SCHEMES:
-        raise ValueError(f"unknown signature scheme {name!r}; known: {sorted(SCHEMES)}")
-    return SCHEMES[name].from_model(model)
