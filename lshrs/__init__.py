@@ -5,7 +5,12 @@ lists (IVF-PQ) or random-hyperplane LSH buckets in Redis, updated and read by at
 Lua scripts, and reranks the best candidates by exact cosine similarity.
 """
 
-from lshrs.corpus import CorpusConfig, corpus_config
+from lshrs.config import (
+    CorpusConfig,
+    compute_collision_probability,
+    corpus_config,
+    get_optimal_config,
+)
 from lshrs.index import LSHRS
 from lshrs.loaders import iter_parquet_vectors, iter_postgres_vectors
 from lshrs.schemes.hyperplane import HashSignatures, LSHHasher
@@ -14,7 +19,6 @@ from lshrs.schemes.kmeans import KMeansHasher
 from lshrs.schemes.rq import RQHasher
 from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
 from lshrs.storage import BucketOperation, RedisStorage
-from lshrs.tuning import compute_collision_probability, get_optimal_config
 
 __version__ = "0.1.0"
 

@@ -213,7 +213,7 @@ def trained_index(
 ) -> LSHRS | None:
     """The recommended index for the source: one pass samples it, the model trains.
     None when the source is too small to train on."""
-    from lshrs.corpus import MIN_SAMPLE, corpus_config
+    from lshrs.config.corpus import MIN_SAMPLE, corpus_config
     from lshrs.sample import reservoir_sample
 
     print("sampling the source to train the index ...", file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.corpus import corpus_config
+from lshrs.config.corpus import corpus_config
 from lshrs.fetchers import array_fetcher
 from lshrs.index import LSHRS
 

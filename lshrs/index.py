@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from redis.client import NEVER_DECODE
 
+from lshrs.config.bands import get_optimal_config
 from lshrs.lists import ListIndex
 from lshrs.progress import Progress
 from lshrs.schemes import SignatureScheme, scheme_from_model
@@ -24,7 +25,6 @@ from lshrs.semantic import SemanticIds, code_paths
 from lshrs.similarity import rerank_cosines
 from lshrs.storage import RedisStorage
 from lshrs.threads import single_threaded_blas
-from lshrs.tuning import get_optimal_config
 from lshrs.validation import (
     as_ids,
     as_vector,

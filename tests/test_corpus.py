@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lshrs import LSHRS, LSHHasher, corpus_config
-from lshrs.corpus import MAX_EXTRA_ROWS, bucket_reads
+from lshrs.config.corpus import MAX_EXTRA_ROWS, bucket_reads
 
 
 def shifted_vectors(n: int = 400, dim: int = 16) -> np.ndarray:

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from lshrs import compute_collision_probability, get_optimal_config
-from lshrs.tuning import false_negative_area, false_positive_area
+from lshrs.config.bands import false_negative_area, false_positive_area
 
 
 def test_collision_probability_uses_the_hyperplane_bit_probability():

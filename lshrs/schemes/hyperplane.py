@@ -46,7 +46,7 @@ class LSHHasher:
         dim: vector dimension.
         seed: random seed of the planes.
         center: optional shape ``(dim,)`` point subtracted from every vector before
-            projecting, usually the corpus mean (see :func:`lshrs.corpus.corpus_config`).
+            projecting, usually the corpus mean (see :func:`lshrs.config.corpus.corpus_config`).
             Real embeddings share a common direction, so uncentred planes split them
             unevenly: a few huge buckets and many empty ones. Centring balances the
             buckets. The centre is part of the configuration: the fingerprint names

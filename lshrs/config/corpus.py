@@ -7,17 +7,14 @@ model on the sample, the number of lists a query reads, measured on the sample
 itself (:func:`calibrate_nprobe`). Without a sample it sizes random hyperplanes, as
 below.
 
-:func:`lshrs.tuning.get_optimal_config` separates pairs above and below a
-similarity threshold and ignores how many vectors share a bucket. At 6.4M vectors
-its 8-bit bands would hold 25,000 ids per bucket; every query would read hundreds
-of thousands of ids. :func:`corpus_config` instead sizes ``rows_per_band`` from the
-expected corpus size, so that an average bucket holds about
+:func:`lshrs.config.bands.get_optimal_config` separates pairs above and below a
+similarity threshold and ignores how many vectors share a bucket, so at millions of
+vectors its buckets grow huge. :func:`corpus_config` instead sizes ``rows_per_band``
+from the expected corpus size, so that an average bucket holds about
 :data:`TARGET_BUCKET_SIZE` ids at any scale, and recovers recall with many bands,
 multi-probe queries and a rerank depth proportional to the corpus.
 
-The defaults were measured on real sentence embeddings (debian-minilm, 59,504 x
-384, all-MiniLM-L6-v2): with a centred hasher they reach recall@10 0.92 while
-reranking 4% of the corpus (``docs/benchmarks.md`` has the run and its command).
+``docs/benchmarks.md`` has the measurements behind the defaults.
 """
 
 from __future__ import annotations
@@ -50,9 +47,8 @@ DEFAULT_MAX_RERANK = 3000
 MIN_RERANK = 100
 INDEXES = ("ivfpq", "hyperplane")
 VECTORS_PER_LIST = 16
-"""IVF-PQ: ``nlist`` is the power of two nearest ``expected_size / 16``. Fine lists
-put a query's neighbours in fewer records: at 0.97 of the true top-10 held, 80k npm
-descriptions need 14,092 records read with 1,024 lists and 6,129 with 4,096."""
+"""IVF-PQ: ``nlist`` is the power of two nearest ``expected_size / 16``; fine lists
+put a query's neighbours in fewer records."""
 MIN_LISTS = 16
 MAX_CENTROID_FLOATS = 1 << 22
 """IVF-PQ: a query compares itself with every centroid, so ``nlist * dim`` stays
@@ -65,7 +61,7 @@ DEFAULT_REFINE = 200
 """IVF-PQ: codes reranked by exact cosine per query."""
 COARSE_MARGIN = 0.02
 """IVF-PQ: the share of true neighbours the probed lists must hold exceeds the recall
-target by this much, for what codes and the rerank lose (measured: 0.5-1%)."""
+target by this much, for what codes and the rerank lose."""
 CALIBRATION_QUERIES = 300
 CALIBRATION_BASE = 50_000
 
@@ -268,8 +264,7 @@ def corpus_config(
     :meth:`CorpusConfig.index_kwargs` trains the model on the sample and sets
     ``nprobe`` so the probed lists hold ``recall_target + 0.02`` of each sample
     query's 10 nearest neighbours. The sample must hold at least ``32 * nlist``
-    vectors, or the whole corpus when that is smaller (:meth:`CorpusConfig.min_sample`):
-    the whole corpus up to about 130k vectors, 131,072 of 1M x 768.
+    vectors, or the whole corpus when that is smaller (:meth:`CorpusConfig.min_sample`).
 
     **Random hyperplanes** (``index="hyperplane"``, the default without a sample):
 
@@ -277,9 +272,8 @@ def corpus_config(
     :data:`TARGET_BUCKET_SIZE` (64) ids per band at any scale: without a sample,
     ``round(log2(expected_size / 64))``, right for evenly spread vectors; with a
     ``sample`` of the corpus, the rows whose measured reads (:func:`bucket_reads`)
-    are nearest 64 on a log scale, which adds rows for clustered corpora (1M x 768
-    clustered: 18 rows instead of 14, predicted reads per band 73 instead of 371)
-    and keeps them for evenly spread ones (debian-minilm: 10 either way). A sample
+    are nearest 64 on a log scale, which adds rows for clustered corpora and keeps
+    them for evenly spread ones. A sample
     adds at most :data:`MAX_EXTRA_ROWS` (4) rows, and rows stay within 4 to 32: each
     row may double the buckets, and every bucket is a Redis key (~100 bytes).
     ``extra_probes = 3 * num_bands`` (each band's next three most likely buckets, on
@@ -287,9 +281,9 @@ def corpus_config(
     ``[100, max_rerank]``.
 
     ``num_bands`` is the memory/recall budget: each band costs one set membership
-    per vector and four bucket reads per query. 64 bands reach recall@10 0.92 on
-    debian-minilm. More rows mean more, smaller buckets: faster queries, but more
-    Redis keys (see docs/benchmarks.md for bytes per vector).
+    per vector and four bucket reads per query. More rows mean more, smaller
+    buckets: faster queries, but more Redis keys (docs/benchmarks.md has the
+    measurements).
 
     Args:
         expected_size: how many vectors the index will hold.
