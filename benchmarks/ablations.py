@@ -35,9 +35,9 @@ from benchmarks.scale import ClusteredEmbeddings
 from benchmarks.servers import private_redis
 from lshrs import LSHRS, LSHHasher, corpus_config
 from lshrs.similarity import cosine_similarity, rerank_cosines
+from lshrs.sources.redis import RedisVectorStore
 from lshrs.storage import count_collisions, encode_insert
 from lshrs.validation import as_ids, as_vectors
-from lshrs.vector_store import RedisVectorStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUERIES = 200

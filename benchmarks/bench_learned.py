@@ -41,8 +41,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.minilm import dataset_dir  # noqa: E402
 from lshrs import LSHRS, KMeansHasher, LSHHasher, RQHasher  # noqa: E402
-from lshrs.schemes.training import faiss_module  # noqa: E402
 from lshrs.schemes import SignatureScheme  # noqa: E402
+from lshrs.schemes.training import faiss_module  # noqa: E402
 
 DATASET = dataset_dir()
 RESULTS = REPO / "benchmarks" / "results" / "learned.json"

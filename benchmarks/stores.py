@@ -16,8 +16,8 @@ import numpy.typing as npt
 import psycopg
 import redis
 
+from lshrs.sources.redis import RedisVectorStore
 from lshrs.storage import RedisStorage
-from lshrs.vector_store import RedisVectorStore
 
 CHUNK = 128
 """Ids per Redis hash in the chunked layout, as the reverse index does."""
@@ -82,7 +82,7 @@ class RedisChunkStore:
 
 
 class RedisKeyStore:
-    """The library's :class:`lshrs.vector_store.RedisVectorStore`: one STRING per id
+    """The library's :class:`lshrs.sources.redis.RedisVectorStore`: one STRING per id
     (float32-le or float16-le bytes); a fetch is one MGET."""
 
     def __init__(self, url: str, prefix: str = "vec", dtype: str = "float32") -> None:

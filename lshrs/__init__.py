@@ -12,12 +12,12 @@ from lshrs.config import (
     get_optimal_config,
 )
 from lshrs.index import LSHRS
-from lshrs.loaders import iter_parquet_vectors, iter_postgres_vectors
 from lshrs.schemes.hyperplane import HashSignatures, LSHHasher
 from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.schemes.kmeans import KMeansHasher
 from lshrs.schemes.rq import RQHasher
 from lshrs.similarity import cosine_similarity, l2_norm, top_k_cosine
+from lshrs.sources import iter_parquet_vectors, iter_postgres_vectors
 from lshrs.storage import BucketOperation, RedisStorage
 
 __version__ = "0.1.0"

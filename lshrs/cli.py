@@ -110,12 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fetcher(args: argparse.Namespace) -> Any:
-    from lshrs import fetchers
+    from lshrs import sources
 
     if args.parquet:
-        return fetchers.parquet_fetcher(args.parquet, args.id_column, args.vector_column)
+        return sources.parquet_fetcher(args.parquet, args.id_column, args.vector_column)
     if args.postgres:
-        return fetchers.postgres_fetcher(
+        return sources.postgres_fetcher(
             args.postgres,
             table=args.table,
             index_column=args.id_column,
@@ -150,7 +150,7 @@ def texts(args: argparse.Namespace, ids: list[int]) -> dict[int, str]:
 
 
 def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
-    from lshrs import loaders
+    from lshrs import sources
 
     source: dict[str, Any]
     batches: Callable[[int], Iterable[tuple[Any, Any]]]
@@ -158,7 +158,7 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
         source = {"format": "parquet", "file_path": args.parquet}
 
         def batches(size: int) -> Iterable[tuple[Any, Any]]:
-            return loaders.iter_parquet_vectors(
+            return sources.iter_parquet_vectors(
                 args.parquet, args.id_column, args.vector_column, batch_size=size
             )
     elif args.postgres:
@@ -170,7 +170,7 @@ def run_index(args: argparse.Namespace, connection: dict[str, Any]) -> int:
         }
 
         def batches(size: int) -> Iterable[tuple[Any, Any]]:
-            return loaders.iter_postgres_vectors(
+            return sources.iter_postgres_vectors(
                 args.postgres,
                 args.table,
                 args.id_column,

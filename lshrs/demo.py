@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.config.corpus import corpus_config
-from lshrs.fetchers import array_fetcher
 from lshrs.index import LSHRS
+from lshrs.sources import array_fetcher
 
 DATA_FILES = ("debian-demo.parquet", "debian-demo-queries.npy")
 

@@ -23,6 +23,7 @@ from lshrs.schemes.hyperplane import LSHHasher
 from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.semantic import SemanticIds, code_paths
 from lshrs.similarity import rerank_cosines
+from lshrs.sources import open_batches
 from lshrs.storage import RedisStorage
 from lshrs.threads import single_threaded_blas
 from lshrs.validation import (
@@ -365,34 +366,17 @@ class LSHRS:
             5000
             >>> demo.clear()
         """
-        from lshrs import loaders
-
-        batches: Any
-        total: int | None = None
-        if format == "postgres":
-            if table is None or index_column is None or vector_column is None:
-                raise ValueError("format='postgres' needs table, index_column and vector_column")
-            if dsn is None and connection_factory is None:
-                raise ValueError("format='postgres' needs dsn or connection_factory")
-            batches = loaders.iter_postgres_vectors(
-                dsn,
-                table,
-                index_column,
-                vector_column,
-                batch_size=batch_size,
-                where_clause=where_clause,
-                connection_factory=connection_factory,
-            )
-        elif format == "parquet":
-            if file_path is None or index_column is None or vector_column is None:
-                raise ValueError("format='parquet' needs file_path, index_column and vector_column")
-            batches = loaders.iter_parquet_vectors(
-                str(file_path), index_column, vector_column, batch_size=batch_size
-            )
-            total = loaders.parquet_row_count(str(file_path))
-        else:
-            raise ValueError(f"format must be 'postgres' or 'parquet', got {format!r}")
-
+        batches, total = open_batches(
+            format,
+            dsn=dsn,
+            table=table,
+            index_column=index_column,
+            vector_column=vector_column,
+            batch_size=batch_size,
+            where_clause=where_clause,
+            connection_factory=connection_factory,
+            file_path=file_path,
+        )
         report = Progress("indexing", total=total, enabled=progress)
         try:
             for ids, vectors in batches:

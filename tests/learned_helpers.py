@@ -10,9 +10,9 @@ import numpy.typing as npt
 import pyarrow.parquet as pq
 
 from lshrs import LSHRS
+from lshrs.schemes import SignatureScheme
 from lshrs.schemes.kmeans import KMeansHasher
 from lshrs.schemes.rq import RQHasher
-from lshrs.schemes import SignatureScheme
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

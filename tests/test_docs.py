@@ -88,7 +88,7 @@ def test_docstring_examples_run(module, redis_url, prefix, tmp_path, monkeypatch
         "lsh": lsh,
         "demo_parquet": ROOT / "data" / "debian-demo.parquet",
     }
-    if module in ("lshrs.fetchers", "lshrs.loaders.postgres"):
+    if module == "lshrs.sources.postgres":
         globs["dsn"] = request.getfixturevalue("items_dsn")
     imported = importlib.import_module(module)
     finder = doctest.DocTestFinder()

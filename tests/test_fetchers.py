@@ -15,8 +15,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-import lshrs.fetchers
-from lshrs.fetchers import (
+from lshrs.sources import (
     MissingVectorsError,
     PostgresFetcher,
     array_fetcher,
@@ -429,9 +428,10 @@ def test_docstring_examples_run(pg_database: str, monkeypatch: pytest.MonkeyPatc
         )
     monkeypatch.chdir(REPO)
     runner = doctest.DocTestRunner()
-    tests = doctest.DocTestFinder().find(lshrs.fetchers, extraglobs={"dsn": pg_database})
-    for test in tests:
-        runner.run(test)
+    finder = doctest.DocTestFinder()
+    for fetcher in (array_fetcher, parquet_fetcher, postgres_fetcher):
+        for test in finder.find(fetcher, extraglobs={"dsn": pg_database}):
+            runner.run(test)
 
     assert runner.tries >= 8
     assert runner.failures == 0

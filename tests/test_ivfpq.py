@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from lshrs import LSHRS, corpus_config
-from lshrs.fetchers import array_fetcher
-from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.keys import KeySpace
-from lshrs.schemes.pq import ProductQuantizer
 from lshrs.protocol import BadArgumentError, Protocol
+from lshrs.schemes.ivfpq import IVFPQ
+from lshrs.schemes.pq import ProductQuantizer
+from lshrs.sources import array_fetcher
 from tests.helpers import snapshot
 from tests.learned_helpers import demo
 from tests.test_round_trips import client_commands, private_server  # noqa: F401

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import lshrs.loaders.parquet
-from lshrs.loaders import iter_parquet_vectors
+import lshrs.sources.parquet
+from lshrs.sources import iter_parquet_vectors
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -327,7 +327,7 @@ def test_missing_pyarrow_gives_the_install_hint(
 def test_docstring_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     runner = doctest.DocTestRunner()
-    for test in doctest.DocTestFinder().find(lshrs.loaders.parquet):
+    for test in doctest.DocTestFinder().find(lshrs.sources.parquet.iter_parquet_vectors):
         runner.run(test)
 
     assert runner.tries > 0

@@ -13,8 +13,7 @@ import numpy as np
 import psycopg
 import pytest
 
-import lshrs.loaders.postgres
-from lshrs.loaders import iter_postgres_vectors
+from lshrs.sources import iter_postgres_vectors
 from tests.fixtures.pg_tables import (
     ARRAY_TYPES,
     PGVECTOR_TYPES,
@@ -501,7 +500,7 @@ def test_docstring_example_runs(pg_database: str) -> None:
         )
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner()
-    for test in finder.find(lshrs.loaders.postgres, extraglobs={"dsn": pg_database}):
+    for test in finder.find(iter_postgres_vectors, extraglobs={"dsn": pg_database}):
         runner.run(test)
 
     assert runner.tries > 0

@@ -18,7 +18,7 @@ from lshrs import LSHRS
 from lshrs.keys import KeySpace
 from lshrs.protocol import SCRIPT_NAMES, script_source
 from lshrs.security import acl_rules
-from lshrs.vector_store import RedisVectorStore
+from lshrs.sources.redis import RedisVectorStore
 from tests.fixtures.redis_server import RedisProcess, free_port, server_binaries
 
 DIM = 4

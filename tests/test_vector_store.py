@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from lshrs import LSHRS
-from lshrs.fetchers import MissingVectorsError
-from lshrs.vector_store import RedisVectorStore
+from lshrs.sources import MissingVectorsError
+from lshrs.sources.redis import RedisVectorStore
 
 
 @pytest.fixture

@@ -207,7 +207,7 @@ def test_verify_works_with_decoded_responses(redis_url, prefix):
 
 
 def test_the_vector_store_and_semantic_ids_beside_the_index_are_known(redis_url, prefix):
-    from lshrs.vector_store import RedisVectorStore
+    from lshrs.sources.redis import RedisVectorStore
     from tests.learned_helpers import demo, kmeans_hasher
 
     ids, data, _ = demo()

@@ -1,10 +1,5 @@
-"""Stream ``(ids, vectors)`` batches from where the vectors already live.
+"""Moved to :mod:`lshrs.sources`; this path is kept for one release."""
 
-Both loaders import their driver (psycopg, pyarrow) only when called, so this package
-imports without the optional dependencies.
-"""
-
-from lshrs.loaders.parquet import iter_parquet_vectors, parquet_row_count
-from lshrs.loaders.postgres import iter_postgres_vectors
+from lshrs.sources import iter_parquet_vectors, iter_postgres_vectors, parquet_row_count
 
 __all__ = ["iter_parquet_vectors", "iter_postgres_vectors", "parquet_row_count"]

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import psycopg
 from psycopg import sql
 
-from lshrs.loaders._validate import check_finite
+from lshrs.sources.checks import check_finite
 
 TableName = str | tuple[str, str]
 ConnectionFactory = Callable[[], "psycopg.Connection[Any]"]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lshrs.loaders._validate import check_finite
+from lshrs.sources.checks import check_finite
 
 SUPPORTED_VECTOR_TYPES = (
     "list, large_list or fixed_size_list of float16, float32 or float64 "

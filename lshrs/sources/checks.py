@@ -1,11 +1,31 @@
-"""Checks shared by the loaders and fetchers, with messages that name the offending row."""
+"""Checks every source shares: optional drivers, arguments, and rows (messages name the row)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
+
+def require(module: str, extra: str) -> None:
+    """Raise a helpful ``ImportError`` when an optional dependency is missing.
+
+    Args:
+        module: Importable name of the dependency, e.g. ``"psycopg"``.
+        extra: The lshrs extra that installs it, e.g. ``"postgres"``.
+
+    Raises:
+        ImportError: ``module`` cannot be imported; the message gives the pip command.
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"this feature needs the optional dependency {module!r}, which is not installed; "
+            f'install it with: pip install "lshrs[{extra}]"'
+        ) from error
 
 
 def check_batch_size(batch_size: int) -> None:

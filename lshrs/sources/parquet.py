@@ -1,4 +1,4 @@
-"""Stream ``(ids, vectors)`` batches out of Parquet files, one record batch at a time."""
+"""Parquet files: stream ``(ids, vectors)`` batches, or load them for fetching by id."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.loaders._optional import require
-from lshrs.loaders._validate import check_batch_size, check_distinct_columns
+from lshrs.sources.arrays import ArrayFetcher
+from lshrs.sources.checks import check_batch_size, check_distinct_columns, require
 
 
 def iter_parquet_vectors(
@@ -65,7 +65,7 @@ def iter_parquet_vectors(
         [48253, 48259, 48264] (1000, 384) float32
     """
     require("pyarrow", "parquet")
-    from lshrs.loaders._parquet_columns import check_schema, iter_arrays, parquet_files
+    from lshrs.sources.parquet_columns import check_schema, iter_arrays, parquet_files
 
     check_batch_size(batch_size)
     check_distinct_columns(index_column, vector_column)
@@ -88,6 +88,50 @@ def parquet_row_count(file_path: str | os.PathLike[str]) -> int:
     require("pyarrow", "parquet")
     import pyarrow.parquet as pq
 
-    from lshrs.loaders._parquet_columns import parquet_files
+    from lshrs.sources.parquet_columns import parquet_files
 
     return sum(pq.ParquetFile(path).metadata.num_rows for path in parquet_files(file_path))
+
+
+def parquet_fetcher(
+    file_path: str | os.PathLike[str], index_column: str, vector_column: str
+) -> ArrayFetcher:
+    """Build a fetch function over the vectors of a Parquet file, loaded once.
+
+    Memory: the whole id and vector columns are held as int64 and float32, about
+    ``n * (8 + 4 * dim)`` bytes, and about twice that while loading. For larger data
+    keep the vectors in a database and use :func:`lshrs.sources.postgres_fetcher`.
+
+    Args:
+        file_path: A ``.parquet`` file or a directory of them, read as
+            :func:`iter_parquet_vectors` reads it (same column types).
+        index_column: Integer id column; ids must be unique.
+        vector_column: Vector column.
+
+    Returns:
+        An :class:`ArrayFetcher`: ``fetch(ids) -> float32 (len(ids), dim)``.
+
+    Raises:
+        ImportError: pyarrow is not installed (``pip install "lshrs[parquet]"``).
+        FileNotFoundError: No such file, or no ``*.parquet`` file in the directory.
+        ValueError: As :func:`iter_parquet_vectors` raises, or an id
+            appears twice.
+
+    Example:
+        >>> fetch = parquet_fetcher("data/debian-demo.parquet", "id", "vector")
+        >>> fetch([17, 10]).shape
+        (2, 384)
+    """
+    require("pyarrow", "parquet")
+    from lshrs.sources.parquet_columns import check_schema, iter_arrays, parquet_files
+
+    check_distinct_columns(index_column, vector_column)
+    files = parquet_files(file_path)
+    for path in files:
+        check_schema(path, index_column, vector_column)
+    batches = list(iter_arrays(files, index_column, vector_column, batch_size=65536))
+    if not batches:
+        raise ValueError(f"{file_path} holds no rows; there is nothing to fetch from")
+    ids = np.concatenate([batch_ids for batch_ids, _ in batches])
+    vectors = np.concatenate([batch_vectors for _, batch_vectors in batches])
+    return ArrayFetcher(ids, vectors, source=str(file_path))

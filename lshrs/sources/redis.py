@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.fetchers import MissingVectorsError
+from lshrs.sources.arrays import MissingVectorsError
 from lshrs.storage import RedisStorage
 from lshrs.validation import as_ids, as_vectors, same_length, unique_ids
 
