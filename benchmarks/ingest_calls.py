@@ -2,7 +2,7 @@
 ``python -m benchmarks.ingest_calls`` (about 3 minutes; writes
 results/ingest_calls.json).
 
-``index()`` sends calls of ``lshrs.index.IDS_PER_CALL`` ids; each call is one
+``index()`` sends calls of ``RedisStorage(ids_per_call=...)`` ids; each call is one
 atomic script run, so Redis serves nobody else meanwhile. This sweep indexes the
 first 200,000 vectors of the 1M scale set with both of its configurations (rows
 from the corpus size, 14, and fitted to a sample, 18) at several call sizes, in the
@@ -20,26 +20,26 @@ from typing import Any
 
 import redis
 
-import lshrs.index
-import lshrs.storage
 from benchmarks.scale import DIM, SCALE_BANDS, ClusteredEmbeddings
 from benchmarks.servers import private_redis
-from lshrs import LSHRS, corpus_config
+from lshrs import LSHRS, RedisStorage, corpus_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VECTORS = 200_000
 CALL_SIZES = (1000, 5000, 20000)
 FORMS = {"*": float("inf"), "grouped": 0.0}
-"""ARGV form -> ``lshrs.storage.MIN_GROUP_SIZE`` that forces it."""
+"""ARGV form -> ``RedisStorage(min_group_size=...)`` that forces it."""
 
 
-def one(url: str, kwargs: dict[str, Any], data: list[Any], ids_per_call: int) -> dict[str, Any]:
+def one(
+    url: str, kwargs: dict[str, Any], data: list[Any], ids_per_call: int, min_group_size: float
+) -> dict[str, Any]:
     client = redis.Redis.from_url(url)
     client.flushall()
-    lshrs.index.IDS_PER_CALL = ids_per_call
-    lsh = LSHRS(
-        DIM, redis_url=url, redis_prefix="calls", buffer_size=max(10_000, ids_per_call), **kwargs
+    storage = RedisStorage(
+        url=url, prefix="calls", ids_per_call=ids_per_call, min_group_size=min_group_size
     )
+    lsh = LSHRS(DIM, storage=storage, buffer_size=max(10_000, ids_per_call), **kwargs)
     client.config_resetstat()
     seconds = 0.0
     for ids, vectors in data:
@@ -66,24 +66,19 @@ def main() -> None:
         "rows from size": corpus_config(1_000_000, num_bands=SCALE_BANDS),
         "rows fitted to a sample": corpus_config(1_000_000, num_bands=SCALE_BANDS, sample=sample),
     }
-    saved = lshrs.index.IDS_PER_CALL, lshrs.storage.MIN_GROUP_SIZE
     results: dict[str, Any] = {"command": "python -m benchmarks.ingest_calls", "runs": []}
-    try:
-        with private_redis("--set-max-intset-entries", "8192") as url:
-            for label, config in configs.items():
-                kwargs = config.index_kwargs(sample)
-                for form, threshold in FORMS.items():
-                    lshrs.storage.MIN_GROUP_SIZE = threshold  # type: ignore[assignment]
-                    for size in CALL_SIZES:
-                        row = {
-                            "config": f"{label}: 16 x {config.rows_per_band}",
-                            "form": form,
-                            **one(url, kwargs, data, size),
-                        }
-                        print(row, flush=True)
-                        results["runs"].append(row)
-    finally:
-        lshrs.index.IDS_PER_CALL, lshrs.storage.MIN_GROUP_SIZE = saved
+    with private_redis("--set-max-intset-entries", "8192") as url:
+        for label, config in configs.items():
+            kwargs = config.index_kwargs(sample)
+            for form, threshold in FORMS.items():
+                for size in CALL_SIZES:
+                    row = {
+                        "config": f"{label}: 16 x {config.rows_per_band}",
+                        "form": form,
+                        **one(url, kwargs, data, size, threshold),
+                    }
+                    print(row, flush=True)
+                    results["runs"].append(row)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest_calls.json").write_text(json.dumps(results, indent=2) + "\n")
 

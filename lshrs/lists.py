@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -189,6 +190,29 @@ class ListIndex:
             for query, lists, reply in zip(prepared, probes, replies, strict=True)
         ]
 
+    def writer(
+        self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+    ) -> Callable[[], int]:
+        """Encode validated vectors now; the returned call writes them (returns new ids)."""
+        return partial(self.insert, self.insert_calls(ids, vectors))
+
+    def top(
+        self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """The ``limit`` best-scored records of each query's ``nprobe`` lists, best first,
+        ties by smaller id; one round trip in all. ``extra_probes`` is for bucket
+        indexes (here ``model.nprobe`` sets the depth).
+        """
+        found = []
+        for ids, scores in self.candidates(queries, self.model.nprobe):
+            keep = best(scores, ids, limit)
+            found.append((ids[keep], scores[keep]))
+        return found
+
+    def candidate_count(self, query: npt.NDArray[np.float32], extra_probes: int = 0) -> int:
+        """Records in the lists a query for ``query`` reads."""
+        return int(self.candidates(query[None], self.model.nprobe)[0][0].size)
+
     # -- checks ------------------------------------------------------------------------
 
     def verify(self, repair: bool = False) -> VerifyReport:
@@ -278,3 +302,14 @@ def _classify(report: VerifyReport, problems: list[str]) -> None:
     for name in ("members_without_entry", "entries_missing_member", "members_in_wrong_bucket"):
         setattr(report, name, sorted(set(getattr(report, name))))
     report.malformed_entries.sort()
+
+
+def best(
+    scores: npt.NDArray[np.float32], ids: npt.NDArray[np.int64], limit: int
+) -> npt.NDArray[np.intp]:
+    """Positions of the ``limit`` highest scores, best first, ties by smaller id."""
+    if limit < scores.size:
+        part = np.argpartition(-scores, limit - 1)[:limit]
+    else:
+        part = np.arange(scores.size)
+    return part[np.lexsort((ids[part], -scores[part]))]

@@ -8,14 +8,17 @@ so concurrent clients never hand out one name twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import redis
 
+from lshrs.core import IndexCore
 from lshrs.protocol import NoConfigError, NotIndexedError, ScriptError, translate
 from lshrs.storage import RedisStorage
+from lshrs.validation import as_ids, as_vectors, same_length, unique_ids
 
 PAIRS_PER_CALL = 5000
 
@@ -112,3 +115,63 @@ def code_paths(hasher: object, vectors: npt.NDArray[np.float32]) -> list[str]:
         )
     result: list[str] = paths(vectors)
     return result
+
+
+class SemanticIdMethods(IndexCore):
+    """The semantic-ID methods of :class:`lshrs.LSHRS`."""
+
+    _semantic: SemanticIds | None
+
+    def assign_semantic_ids(
+        self, indices: Sequence[int] | npt.ArrayLike, vectors: npt.ArrayLike | None = None
+    ) -> list[str]:
+        """Give indexed ids collision-free semantic IDs from their code paths.
+
+        An id's path is its code under a learned scheme (``"12-5-33"``). The first id
+        on a path gets the path itself, later ones ``"12-5-33-1"``, ...; assigned
+        atomically in Redis, stable once assigned, released by :meth:`delete` and
+        never reused.
+
+        Args:
+            indices: indexed ids, distinct.
+            vectors: their vectors ``(n, dim)``; when None they are fetched with
+                ``vector_fetch_fn``.
+
+        Returns:
+            Each id's semantic ID, in the order of ``indices``.
+
+        Raises:
+            ValueError: for bad ids or vectors, or an id that is not indexed.
+            RuntimeError: for schemes without code paths (hyperplanes, IVF-PQ), or no
+                vectors and no ``vector_fetch_fn``.
+
+        Example:
+            >>> lsh.assign_semantic_ids([1, 2], vectors)  # doctest: +SKIP
+            ['12-5-33', '12-5-33-1']
+        """
+        ids = unique_ids(as_ids(indices))
+        array = as_vectors(self._fetch(ids) if vectors is None else vectors, self.dim)
+        same_length(ids, array)
+        paths = code_paths(self.hasher, array)
+        self._flush_buffer()
+        return self._semantic_ids().assign(ids, paths)
+
+    def semantic_id(self, index: int) -> str | None:
+        """The semantic ID of ``index``, or None if it has none.
+
+        Raises:
+            ValueError: for an id that is not an integer in ``[0, 2**53 - 1]``.
+        """
+        (checked,) = as_ids([index], "index").tolist()
+        self._flush_buffer()
+        return self._semantic_ids().get(checked)
+
+    def resolve_semantic_id(self, name: str) -> int | None:
+        """The id holding semantic ID ``name``, or None."""
+        self._flush_buffer()
+        return self._semantic_ids().resolve(name)
+
+    def _semantic_ids(self) -> SemanticIds:
+        if self._semantic is None:
+            self._semantic = SemanticIds(self.storage)
+        return self._semantic

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,26 +10,24 @@ import numpy.typing as npt
 import redis
 from redis.commands.core import Script
 
+from lshrs import legacy
+from lshrs.bucket_calls import MIN_GROUP_SIZE, count_collisions, encode_insert
 from lshrs.eviction import check_eviction_policy
-from lshrs.keys import KeySpace, bucket_code
+from lshrs.keys import KeySpace
+from lshrs.legacy import BucketOperation
 from lshrs.protocol import (
     ConfigMismatchError,
     NoConfigError,
-    NotIndexedError,
     Protocol,
     ScriptError,
     parse_error,
     translate,
 )
-from lshrs.schemes.hyperplane import HashSignatures
 from lshrs.scripts import Scripts
-from lshrs.validation import as_ids
 
-MAX_UNPACK = 7000
-"""Arguments per Lua ``unpack``; larger calls are split by the scripts or by us."""
+IDS_PER_CALL = 1000
+"""Ids per insert script call: one call is atomic and blocks Redis while it runs."""
 DELETE_IDS_PER_CALL = 5000
-MIN_GROUP_SIZE = 2
-"""Average ids per bucket in one insert call from which grouping them pays."""
 CLEAR_SCAN_COUNT = 1000
 
 __all__ = [
@@ -51,111 +48,8 @@ def script_error(error: redis.ResponseError) -> tuple[str, str] | None:
     return None if parsed is None else (f"LSHRS_{parsed[0]}", parsed[1])
 
 
-@dataclass(frozen=True)
-class BucketOperation:
-    """One id with all its band signatures, as :meth:`RedisStorage.batch_add` takes it."""
-
-    index: int
-    signatures: HashSignatures
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def encode_insert(
-    fingerprint: str, ids: npt.NDArray[np.int64], signatures: npt.NDArray[np.uint8]
-) -> list[Any]:
-    """ARGV of one insert call (see ``lua/insert.lua``), built without per-id loops.
-
-    Ids are sorted so that ids sharing a reverse-index hash are adjacent. When the
-    call's ids share buckets (at least :data:`MIN_GROUP_SIZE` per bucket on average,
-    judged on band 0), the memberships are grouped by bucket so one SADD serves
-    every id of a bucket; otherwise the call ends with ``"*"`` and the script
-    derives each membership from the signatures, which saves three arguments per
-    membership.
-
-    Args:
-        fingerprint: the index configuration's fingerprint.
-        ids: int64, shape ``(n,)``, distinct.
-        signatures: uint8, shape ``(n, num_bands, sig_bytes)``.
-    """
-    n, num_bands, width = signatures.shape
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
-    signatures = np.ascontiguousarray(signatures[order])
-
-    id_list = ids.astype(np.bytes_).tolist()
-    blob = f"V{num_bands * width}"
-    pairs: list[Any] = [None] * (2 * n)
-    pairs[0::2] = id_list
-    pairs[1::2] = signatures.reshape(n, num_bands * width).view(blob).ravel().tolist()
-    first_band = np.unique(signatures[:, 0].view(f"V{width}").ravel()).size
-    if n < MIN_GROUP_SIZE * first_band:
-        return [fingerprint, n, *pairs, "*"]
-
-    id_bytes = np.empty(n, dtype=object)
-    id_bytes[:] = id_list
-    codes = np.empty((n, num_bands, 2 + width), dtype=np.uint8)
-    bands = np.arange(num_bands)
-    codes[:, :, 0] = bands >> 8
-    codes[:, :, 1] = bands & 0xFF
-    codes[:, :, 2:] = signatures
-    codes = codes.reshape(n * num_bands, 2 + width)
-    if 2 + width <= 8:
-        padded = np.zeros((codes.shape[0], 8), dtype=np.uint8)
-        padded[:, 8 - codes.shape[1] :] = codes
-        keys = padded.view(">u8").ravel()
-        by_bucket = np.argsort(keys, kind="stable")
-        sorted_keys = keys[by_bucket]
-        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    else:
-        _, inverse = np.unique(codes, axis=0, return_inverse=True)
-        by_bucket = np.argsort(inverse.ravel(), kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(inverse.ravel()[by_bucket]) != 0])
-    sizes = np.diff(np.r_[starts, by_bucket.size])
-    groups = starts.size
-
-    section = np.empty(2 * groups + by_bucket.size, dtype=object)
-    headers = starts + 2 * np.arange(groups)
-    is_member = np.ones(section.size, dtype=bool)
-    is_member[headers] = False
-    is_member[headers + 1] = False
-    section[headers] = codes[by_bucket[starts]].view(f"V{2 + width}").ravel().tolist()
-    section[headers + 1] = sizes.astype(np.bytes_).tolist()
-    section[is_member] = id_bytes[by_bucket // num_bands]
-    return [fingerprint, n, *pairs, groups, *section.tolist()]
-
-
-def count_collisions(
-    members: bytes | str, limit: int
-) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Rank ids by how often they appear in ``lua/gather.lua``'s reply.
-
-    Args:
-        members: space-separated decimal ids, one occurrence per bucket holding
-            the id (bytes, or str from a ``decode_responses`` client).
-        limit: how many ids to return at most.
-
-    Returns:
-        ``(total, ids, counts)``: the number of distinct ids, and the best ``limit``
-        of them (int64 arrays), most appearances first, ties by smaller id.
-
-    Example:
-        >>> count_collisions(b"5 7 7 9 5", 2)
-        (3, array([5, 7]), array([2, 2]))
-    """
-    ids, counts = np.unique(np.fromstring(members, dtype=np.int64, sep=" "), return_counts=True)
-    total = ids.size
-    if limit <= 0:
-        return total, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    if limit < total:
-        # Keep every id whose count reaches the limit-th best, then order those.
-        threshold = np.partition(counts, total - limit)[total - limit]
-        keep = counts >= threshold
-        ids, counts = ids[keep], counts[keep]
-    order = np.lexsort((ids, -counts))[:limit]
-    return total, ids[order], counts[order].astype(np.int64)
 
 
 class RedisStorage:
@@ -176,6 +70,9 @@ class RedisStorage:
             host, port, db and password.
         username: ACL username (optional).
         client: an existing ``redis.Redis`` to use instead of connecting.
+        ids_per_call: ids per insert script call (:meth:`insert_many`); each call is
+            atomic, so larger calls hold Redis longer.
+        min_group_size: see :func:`encode_insert`.
         **connection_kwargs: more ``redis.Redis`` arguments (timeouts, ``ssl_*``, ...).
 
     Example:
@@ -194,9 +91,13 @@ class RedisStorage:
         url: str | None = None,
         username: str | None = None,
         client: redis.Redis | None = None,
+        ids_per_call: int = IDS_PER_CALL,
+        min_group_size: float = MIN_GROUP_SIZE,
         **connection_kwargs: Any,
     ) -> None:
         self.keys = KeySpace(prefix)
+        self.ids_per_call = ids_per_call
+        self.min_group_size = min_group_size
         if client is None:
             if url is not None:
                 client = redis.Redis.from_url(
@@ -332,7 +233,9 @@ class RedisStorage:
         """
         for attempt in range(2):
             fingerprint = self._fingerprint()
-            calls = [encode_insert(fingerprint, ids, sigs) for ids, sigs in batches]
+            calls = [
+                encode_insert(fingerprint, ids, sigs, self.min_group_size) for ids, sigs in batches
+            ]
             try:
                 if len(calls) == 1:
                     return int(self._run("insert", calls[0]))
@@ -350,6 +253,14 @@ class RedisStorage:
     def insert(self, ids: npt.NDArray[np.int64], signatures: npt.NDArray[np.uint8]) -> int:
         """Insert (or move) ids in one atomic call; returns how many were new."""
         return self.insert_batches([(ids, signatures)])
+
+    def insert_many(self, ids: npt.NDArray[np.int64], signatures: npt.NDArray[np.uint8]) -> int:
+        """Insert (or move) ids in calls of :attr:`ids_per_call`, pipelined; returns how
+        many were new."""
+        step = self.ids_per_call
+        return self.insert_batches(
+            [(ids[i : i + step], signatures[i : i + step]) for i in range(0, ids.size, step)]
+        )
 
     def delete(self, ids: npt.NDArray[np.int64]) -> int:
         """Remove ids; each call of the delete script is atomic. Returns how many went."""
@@ -398,63 +309,23 @@ class RedisStorage:
             if _text(cursor) == "0":
                 return deleted
 
-    # -- the documented low-level API --------------------------------------------------
+    # -- the documented bucket-level API (lshrs.legacy) ---------------------------------
 
     def add_to_bucket(self, band_id: int, signature: bytes, index: int) -> None:
-        """Move an indexed id into the bucket ``(band_id, signature)`` of one band.
-
-        Ids enter the index with all their bands at once (:meth:`batch_add`); a
-        single band of a new id would leave it half-indexed, so this only moves ids.
-
-        Raises:
-            ValueError: if ``index`` is not indexed, or the band or signature is invalid.
-        """
-        ids = as_ids([index], "index")
-        try:
-            self._run(
-                "move",
-                [self._fingerprint(), ids.astype(np.bytes_)[0], int(band_id), bytes(signature)],
-            )
-        except NotIndexedError as error:
-            raise error.with_message(
-                f"index {index} is not in the index; add ids with all their bands "
-                "(RedisStorage.batch_add or LSHRS.index), then move bands with add_to_bucket"
-            ) from error
+        """See :func:`lshrs.legacy.add_to_bucket`."""
+        legacy.add_to_bucket(self, band_id, signature, index)
 
     def get_bucket(self, band_id: int, signature: bytes) -> set[int]:
-        """Ids in the bucket ``(band_id, signature)``."""
-        members = self.client.smembers(self.keys.bucket(bucket_code(band_id, signature)))
-        return {int(member) for member in members}
+        """See :func:`lshrs.legacy.get_bucket`."""
+        return legacy.get_bucket(self, band_id, signature)
 
     def batch_add(self, operations: Sequence[BucketOperation]) -> int:
-        """Insert ids with all their band signatures, atomically. Returns how many were new.
-
-        Raises:
-            ValueError: if ids repeat or an id's signatures do not match the index.
-        """
-        config = self.config()
-        if not config:
-            raise self._no_config()
-        num_bands, width = int(config["num_bands"]), int(config["sig_bytes"])
-        ids = as_ids([op.index for op in operations], "operations' indices")
-        if np.unique(ids).size != ids.size:
-            raise ValueError("operations must name each index once")
-        signatures = np.zeros((len(operations), num_bands, width), dtype=np.uint8)
-        for row, op in enumerate(operations):
-            bands = op.signatures.bands
-            if len(bands) != num_bands or any(len(sig) != width for sig in bands):
-                raise ValueError(
-                    f"index {op.index}: expected {num_bands} band signatures of {width} "
-                    f"bytes, got {[len(sig) for sig in bands]}"
-                )
-            signatures[row] = np.frombuffer(b"".join(bands), dtype=np.uint8).reshape(
-                num_bands, width
-            )
-        return self.insert(ids, signatures)
+        """See :func:`lshrs.legacy.batch_add`."""
+        return legacy.batch_add(self, operations)
 
     def remove_indices(self, indices: Sequence[int]) -> int:
-        """Remove ids from all their buckets. Returns how many were indexed."""
-        return self.delete(as_ids(indices))
+        """See :func:`lshrs.legacy.remove_indices`."""
+        return legacy.remove_indices(self, indices)
 
     def close(self) -> None:
         self.client.close()

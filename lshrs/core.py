@@ -1,0 +1,59 @@
+"""What every part of :class:`lshrs.LSHRS` shares: its state, the wait for writes in
+flight, and fetching vectors by id with ``vector_fetch_fn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lshrs.buckets import BucketIndex
+from lshrs.lists import ListIndex
+from lshrs.schemes import Scheme
+from lshrs.storage import RedisStorage
+from lshrs.validation import as_vectors
+
+FETCHED = "vector_fetch_fn result"
+
+
+class IndexCore:
+    """State set by :class:`lshrs.LSHRS`; the write, read and semantic-ID methods build
+    on it."""
+
+    dim: int
+    extra_probes: int
+    rerank_candidates: int
+    buffer_size: int
+    vector_fetch_fn: Callable[[Sequence[int]], Any] | None
+    hasher: Scheme
+    storage: RedisStorage
+    _kind: BucketIndex | ListIndex
+    _pending: Future[int] | None
+
+    def _flush_buffer(self) -> None:
+        """Wait for the pipelined writes in flight; re-raise their error, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _fetch(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        return as_vectors(self._fetch_raw(ids), self.dim, FETCHED)
+
+    def _fetch_raw(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """``vector_fetch_fn(ids)``, shape-checked; values are checked by the caller."""
+        if self.vector_fetch_fn is None:
+            raise RuntimeError(
+                "no vectors given and no vector_fetch_fn: pass vectors, or "
+                "vector_fetch_fn=fetch(ids) -> array (len(ids), dim) to LSHRS"
+            )
+        fetched = np.asarray(self.vector_fetch_fn(ids.tolist()))
+        if fetched.ndim != 2 or fetched.shape != (ids.size, self.dim):
+            raise ValueError(
+                f"vector_fetch_fn returned shape {fetched.shape} for {ids.size} ids; "
+                f"expected ({ids.size}, {self.dim}) in the order of the ids"
+            )
+        return fetched

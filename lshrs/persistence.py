@@ -1,0 +1,97 @@
+"""Opening an index again: model files (save/load), the configuration stored in Redis,
+and trained FAISS indexes. Connection settings are never written to a model file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from redis.client import NEVER_DECODE
+
+from lshrs.connection import open_storage, pop_connection
+from lshrs.lists import ListIndex
+from lshrs.schemes import FORMAT_VERSION, IVFPQ, LSHHasher, from_redis_config, scheme_from_model
+
+if TYPE_CHECKING:
+    from lshrs.index import LSHRS
+
+MODEL_FORMAT = "lshrs-model"
+SAVED_SETTINGS = (
+    "dim",
+    "num_perm",
+    "num_bands",
+    "rows_per_band",
+    "similarity_threshold",
+    "seed",
+    "buffer_size",
+    "redis_prefix",
+    "extra_probes",
+    "rerank_candidates",
+)
+"""Constructor arguments a model file restores."""
+OLD_CONNECTION_SETTINGS = ("redis_host", "redis_port", "redis_db")
+"""Written by earlier releases; still honoured (below explicit arguments) when read."""
+
+
+def save_model(lsh: LSHRS, path: str | Path) -> None:
+    """Write ``lsh``'s configuration as JSON (see :meth:`lshrs.LSHRS.save_to_disk`)."""
+    model = {
+        "format": MODEL_FORMAT,
+        "format_version": FORMAT_VERSION,
+        **lsh._settings(),
+        "redis_prefix": lsh.redis_prefix,
+    }
+    if not isinstance(lsh.hasher, LSHHasher) or lsh.hasher.center is not None:
+        model["scheme_model"] = lsh.hasher.to_model()
+    Path(path).write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+
+
+def load_arguments(path: str | Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments from a model file, ``overrides`` winning.
+
+    Raises:
+        ValueError: if the file is not an lshrs model of this format version.
+    """
+    try:
+        model = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not an lshrs model file: {error}") from error
+    if not isinstance(model, dict) or model.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path} is not an lshrs model file")
+    if model.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has model format {model.get('format_version')}; this lshrs reads "
+            f"format {FORMAT_VERSION}"
+        )
+    names = SAVED_SETTINGS + OLD_CONNECTION_SETTINGS
+    params = {key: model[key] for key in names if model.get(key) is not None}
+    if "scheme_model" in model and "hasher" not in overrides:
+        params["hasher"] = scheme_from_model(model["scheme"], model["scheme_model"])
+    return {**params, **overrides}
+
+
+def redis_arguments(redis_prefix: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments for the index stored under ``redis_prefix``.
+
+    Raises:
+        ValueError: if no index exists under the prefix, or its model is unreadable.
+    """
+    rest = dict(kwargs)
+    connection = pop_connection(rest)
+    storage = rest.pop("storage", None) or open_storage(redis_prefix, **connection)
+    config = storage.config()
+    if not config:
+        raise ValueError(f"no lshrs index under redis_prefix {redis_prefix!r}")
+    blob = storage.client.execute_command("GET", storage.keys.model, **{NEVER_DECODE: True})
+    scheme = from_redis_config(config, blob or b"")
+    return {"dim": scheme.dim, "hasher": scheme, "storage": storage, **rest}
+
+
+def load_faiss_lists(lsh: LSHRS, index: Any) -> None:
+    """Copy a ``faiss.IndexIVFPQ``'s ids and codes into ``lsh``'s inverted lists."""
+    lists = lsh._kind
+    assert isinstance(lists, ListIndex) and isinstance(lsh.hasher, IVFPQ)
+    _, calls = lists.faiss_calls(index)
+    lists.insert(calls)
