@@ -22,6 +22,7 @@ from lshrs import LSHRS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+LEARNED_DOC = ROOT / "docs" / "learned-buckets.md"
 
 
 @pytest.fixture
@@ -116,3 +117,13 @@ def test_documented_acl_rule_is_the_one_lshrs_gives(document):
 
     rule = "ACL SETUSER indexer on >CHANGE-ME " + " ".join(acl_rules("lsh"))
     assert rule in (ROOT / document).read_text()
+
+
+def test_learned_buckets_examples_run(redis_url, prefix, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", LEARNED_DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) == 2
+    monkeypatch.chdir(ROOT)
+    namespace = {"redis_url": redis_url, "prefix": prefix}
+    for block in blocks:
+        exec(compile(block, str(LEARNED_DOC), "exec"), namespace)
+    namespace["lsh"].close()

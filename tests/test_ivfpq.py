@@ -16,7 +16,7 @@ from lshrs.schemes.pq import ProductQuantizer
 from lshrs.sources import array_fetcher
 from tests.helpers import snapshot
 from tests.learned_helpers import demo
-from tests.test_round_trips import client_commands, private_server  # noqa: F401
+from tests.properties.test_round_trips import client_commands, private_server  # noqa: F401
 
 
 @cache

@@ -1,4 +1,4 @@
-"""Worker processes of tests/test_concurrency.py (a module of its own so that
+"""Worker processes of tests/faults/test_concurrency.py (a module of its own so that
 multiprocessing's spawn start method can import them)."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from tests import concurrency_workers as work
+from tests.faults import concurrency_workers as work
 from tests.fixtures.redis_server import delete_prefix
 from tests.helpers import buckets
 

@@ -243,7 +243,7 @@ def test_redis_errors_propagate_unchanged():
 def test_a_query_with_many_probes_is_one_command():
     """Counted with MONITOR on a private server, as in test_round_trips."""
     from tests.fixtures.redis_server import RedisProcess, server_binaries
-    from tests.test_round_trips import client_commands
+    from tests.properties.test_round_trips import client_commands
 
     binaries = server_binaries()
     if not binaries:

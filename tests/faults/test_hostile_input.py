@@ -1,6 +1,7 @@
-"""Property-based hostile input over the public API, on a private Redis whose whole
-keyspace is checked: every call either works correctly or raises ValueError before
-any write; nothing is ever written outside the index's prefix."""
+"""Bad and hostile input over the public API: every call either works correctly or
+raises a ValueError naming the problem before any write, and nothing is ever written
+outside the index's prefix. First the documented examples of bad input, then
+property-based hostile input on a private Redis whose whole keyspace is checked."""
 
 from __future__ import annotations
 
@@ -14,7 +15,142 @@ from hypothesis.extra import numpy as hnp
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
 from tests.fixtures.redis_server import RedisProcess, server_binaries
-from tests.helpers import contents
+from tests.helpers import contents, snapshot
+
+EXAMPLE_DIM = 8
+
+
+@pytest.fixture
+def example_lsh(redis_url, prefix):
+    index = LSHRS(
+        dim=EXAMPLE_DIM, num_bands=4, rows_per_band=4, redis_url=redis_url, redis_prefix=prefix
+    )
+    index.index([100], np.ones((1, EXAMPLE_DIM)))
+    return index
+
+
+def good_vectors(n=3):
+    return np.random.default_rng(0).standard_normal((n, EXAMPLE_DIM)).astype(np.float32)
+
+
+BAD_BATCHES = [
+    ([1, 2, 3], good_vectors()[:, :5], "must have 8 columns"),
+    ([1, 2, 3], good_vectors()[0], "must have shape"),
+    ([], np.empty((0, EXAMPLE_DIM)), "empty"),
+    ([1, 2, 3], np.where(np.eye(3, EXAMPLE_DIM) > 0, np.nan, good_vectors()), "row 0 contains NaN"),
+    (
+        [1, 2, 3],
+        np.vstack([good_vectors(2), np.full((1, EXAMPLE_DIM), np.inf)]),
+        "row 2 contains NaN or inf",
+    ),
+    ([1, 2, 3], np.vstack([good_vectors(2), np.zeros((1, EXAMPLE_DIM))]), "row 2 is all zeros"),
+    ([1, 2], good_vectors(), "2 indices but 3 vectors"),
+    ([1, 2, 2], good_vectors(), "must be distinct.*\\[2\\]"),
+    ([1.0, 2.0, 3.0], good_vectors(), "must be integers, got dtype float64"),
+    (["a", "b", "c"], good_vectors(), "must be integers"),
+    ([1, -2, 3], good_vectors(), "\\[0, 2\\*\\*53 - 1\\], got -2"),
+    ([1, 2**53, 3], good_vectors(), "got 9007199254740992"),
+    ([1, 2**64, 3], good_vectors(), "must be"),
+    ([True, False, True], good_vectors(), "must be integers"),
+    ([1, 2, 3], good_vectors().astype(object), "numeric"),
+    ([1, 2, 3], np.array([["x"] * EXAMPLE_DIM] * 3), "numeric"),
+]
+
+
+@pytest.mark.parametrize(("ids", "vectors", "message"), BAD_BATCHES)
+def test_bad_batches_are_rejected_before_any_write(
+    example_lsh, redis_client, prefix, ids, vectors, message
+):
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(ValueError, match=message):
+        example_lsh.index(ids, vectors)
+    assert snapshot(redis_client, prefix) == before
+
+
+@pytest.mark.parametrize(
+    ("index", "vector", "message"),
+    [
+        (1, np.ones(EXAMPLE_DIM + 1), "must have 8 columns"),
+        (1, np.full(EXAMPLE_DIM, np.nan), "NaN"),
+        (1, np.ones((2, EXAMPLE_DIM)), "must have shape"),
+        (1.5, np.ones(EXAMPLE_DIM), "integers"),
+        ("7", np.ones(EXAMPLE_DIM), "integers"),
+        (-1, np.ones(EXAMPLE_DIM), "got -1"),
+    ],
+)
+def test_bad_ingest_is_rejected_before_any_write(
+    example_lsh, redis_client, prefix, index, vector, message
+):
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(ValueError, match=message):
+        example_lsh.ingest(index, vector)
+    assert snapshot(redis_client, prefix) == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"vector": np.ones(3)}, "8 columns"),
+        ({"vector": np.ones(EXAMPLE_DIM), "topk": 0}, "topk"),
+        ({"vector": np.ones(EXAMPLE_DIM), "topk": None}, "topk"),
+        ({"vector": np.ones(EXAMPLE_DIM), "topp": 1.5}, "topp"),
+        ({"vector": np.ones(EXAMPLE_DIM), "topp": -0.1}, "topp"),
+    ],
+)
+def test_bad_queries_are_rejected(example_lsh, kwargs, message):
+    example_lsh.vector_fetch_fn = lambda ids: np.ones((len(ids), EXAMPLE_DIM))
+    with pytest.raises(ValueError, match=message):
+        example_lsh.query(**kwargs)
+
+
+def test_bad_deletes_are_rejected_before_any_write(example_lsh, redis_client, prefix):
+    before = snapshot(redis_client, prefix)
+    for bad in ([100, 1.5], ["100"], [-1], []):
+        with pytest.raises(ValueError):
+            example_lsh.delete(bad)
+    assert snapshot(redis_client, prefix) == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dim": 0}, "dim"),
+        ({"dim": 8, "num_perm": 0}, "num_perm"),
+        ({"dim": 8, "num_bands": 200}, "must not exceed num_perm"),
+        ({"dim": 8, "similarity_threshold": 1.0}, "similarity_threshold"),
+        ({"dim": 8, "buffer_size": 0}, "buffer_size"),
+        ({"dim": 8, "redis_prefix": ""}, "redis_prefix"),
+        ({"dim": 8, "redis_prefix": "a{b}"}, "must not contain"),
+        ({"dim": 8, "extra_probes": -1}, "extra_probes"),
+        ({"dim": 8, "rerank_candidates": 0}, "rerank_candidates"),
+        ({"dim": 8, "vector_fetch_fn": 3}, "callable"),
+    ],
+)
+def test_bad_constructor_arguments_are_rejected(redis_url, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LSHRS(redis_url=redis_url, **kwargs)
+
+
+def test_prefixes_with_glob_characters_and_spaces_stay_separate(redis_url, redis_client):
+    odd = LSHRS(
+        dim=EXAMPLE_DIM,
+        num_bands=2,
+        rows_per_band=2,
+        redis_url=redis_url,
+        redis_prefix="t* [x]? \\ sp",
+    )
+    plain = LSHRS(
+        dim=EXAMPLE_DIM, num_bands=2, rows_per_band=2, redis_url=redis_url, redis_prefix="t"
+    )
+    odd.index([1], np.ones((1, EXAMPLE_DIM)))
+    plain.index([2], np.ones((1, EXAMPLE_DIM)))
+    odd.clear()
+    assert snapshot(redis_client, "t* [x]? \\ sp") == {}
+    assert plain.stats()["num_indexed"] == 1
+    plain.clear()
+
+
+# -- property-based hostile input ---------------------------------------------------
 
 DIM = 4
 OTHER_TENANTS = {  # keys of other applications, outside every possible index root

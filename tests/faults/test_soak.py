@@ -1,13 +1,13 @@
 """A short soak: queries at full speed with a balanced trickle of inserts and deletes.
-No errors, a consistent index of constant size, and flat memory (benchmarks/soak.py
-runs the long version on real embeddings)."""
+No errors, a consistent index of constant size, and flat memory (``python -m
+benchmarks.soak`` runs the long version on real embeddings)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from benchmarks.soak import run_soak
+from tests.faults.soak import run_soak
 from tests.fixtures.redis_server import RedisProcess, server_binaries
 
 
