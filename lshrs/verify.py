@@ -28,9 +28,8 @@ from redis.client import NEVER_DECODE
 from lshrs.storage import RedisStorage
 
 VERIFY_SCAN_COUNT = 10
-"""Keys examined per verify.lua call. For 200k ids in 16 bands a call blocks Redis
-about 20 ms on average, at most about 120 ms; the whole check takes 12-15 s
-(``python -m benchmarks.verify_speed``, docs/reliability.md)."""
+"""Keys examined per verify.lua call: small, so one call blocks Redis only briefly
+(docs/reliability.md has the measurements)."""
 
 
 @dataclass

@@ -52,7 +52,7 @@ put a query's neighbours in fewer records."""
 MIN_LISTS = 16
 MAX_CENTROID_FLOATS = 1 << 22
 """IVF-PQ: a query compares itself with every centroid, so ``nlist * dim`` stays
-under 4M floats (16 MiB): 8,192 lists at 384 dims, 4,096 at 768."""
+under 4M floats (16 MiB)."""
 SAMPLE_PER_LIST = 32
 """IVF-PQ: sample vectors the coarse k-means needs per list."""
 MIN_SAMPLE = 256
@@ -256,34 +256,20 @@ def corpus_config(
 ) -> CorpusConfig:
     """The configuration for a corpus of about ``expected_size`` vectors.
 
-    **IVF-PQ** (``index="ivfpq"``, the default when a ``sample`` is given, and the
-    index lshrs recommends for dense embeddings): ``nlist`` is the power of two
-    nearest ``expected_size / 16``, at least 16 and at most 4M floats of centroids
-    (8,192 lists at 384 dims, 4,096 at 768), codes take one byte per 8 dimensions,
-    and each query reranks the best ``DEFAULT_REFINE`` (200) codes by exact cosine.
-    :meth:`CorpusConfig.index_kwargs` trains the model on the sample and sets
-    ``nprobe`` so the probed lists hold ``recall_target + 0.02`` of each sample
-    query's 10 nearest neighbours. The sample must hold at least ``32 * nlist``
-    vectors, or the whole corpus when that is smaller (:meth:`CorpusConfig.min_sample`).
+    **IVF-PQ** (``index="ivfpq"``, the default with a ``sample``): ``nlist`` is the
+    power of two nearest ``expected_size / 16`` (at least 16, at most
+    :data:`MAX_CENTROID_FLOATS` of centroids), one code byte per 8 dimensions, and
+    :data:`DEFAULT_REFINE` codes reranked per query. :meth:`CorpusConfig.index_kwargs`
+    trains on the sample and sets ``nprobe`` for ``recall_target`` (see
+    :func:`calibrate_nprobe`); the sample needs :meth:`CorpusConfig.min_sample` rows.
 
     **Random hyperplanes** (``index="hyperplane"``, the default without a sample):
-
-    ``rows_per_band`` is chosen so that a query reads about
-    :data:`TARGET_BUCKET_SIZE` (64) ids per band at any scale: without a sample,
-    ``round(log2(expected_size / 64))``, right for evenly spread vectors; with a
-    ``sample`` of the corpus, the rows whose measured reads (:func:`bucket_reads`)
-    are nearest 64 on a log scale, which adds rows for clustered corpora and keeps
-    them for evenly spread ones. A sample
-    adds at most :data:`MAX_EXTRA_ROWS` (4) rows, and rows stay within 4 to 32: each
-    row may double the buckets, and every bucket is a Redis key (~100 bytes).
-    ``extra_probes = 3 * num_bands`` (each band's next three most likely buckets, on
-    average); ``rerank_candidates = rerank_fraction * expected_size`` within
-    ``[100, max_rerank]``.
-
-    ``num_bands`` is the memory/recall budget: each band costs one set membership
-    per vector and four bucket reads per query. More rows mean more, smaller
-    buckets: faster queries, but more Redis keys (docs/benchmarks.md has the
-    measurements).
+    ``rows_per_band`` makes a query read about :data:`TARGET_BUCKET_SIZE` ids per band:
+    ``round(log2(expected_size / 64))``, or, with a ``sample``, the rows whose
+    :func:`bucket_reads` come nearest (at most :data:`MAX_EXTRA_ROWS` more; 4 to 32).
+    ``extra_probes = 3 * num_bands``; ``rerank_candidates = rerank_fraction *
+    expected_size`` within ``[100, max_rerank]``. Each band costs one set membership
+    per vector and four bucket reads per query.
 
     Args:
         expected_size: how many vectors the index will hold.

@@ -58,3 +58,16 @@ class SignatureScheme(Protocol):
     def from_model(cls, model: dict[str, Any]) -> SignatureScheme:
         """The scheme :meth:`to_model` describes."""
         ...
+
+
+def describe(scheme: str, dim: int, **settings: object) -> tuple[str, dict[str, str]]:
+    """A scheme's fingerprint and the head of its ``cfg`` fields, in the one format all
+    schemes share: ``lshrs/<format version> <scheme> dim=<dim> <name>=<value> ...``.
+
+    Example:
+        >>> describe("rq", 8, levels="4x4", depth=2)[0]
+        'lshrs/1 rq dim=8 levels=4x4 depth=2'
+    """
+    named = " ".join(f"{name}={value}" for name, value in settings.items())
+    fields = {"format_version": str(FORMAT_VERSION), "scheme": scheme, "dim": str(dim)}
+    return f"lshrs/{FORMAT_VERSION} {scheme} dim={dim} {named}", fields

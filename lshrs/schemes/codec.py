@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+METRICS = ("l2", "ip")
+"""Metric names by their code in model blobs: 0 = L2, 1 = inner product."""
+
 
 def array_to_text(array: npt.NDArray[Any]) -> str:
     """A float32 array as base64 of its little-endian bytes, row-major (for JSON)."""

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
-from lshrs.schemes.base import FORMAT_VERSION
+from lshrs.schemes.base import describe
 
 MAX_PROBE_BITS = 10
 """Multi-probe flips subsets of at most this many least-confident bits per band."""
@@ -117,18 +117,15 @@ class LSHHasher:
     @property
     def fingerprint(self) -> str:
         """Names the configuration exactly; stored in Redis and checked on every write."""
-        name = (
-            f"lshrs/{FORMAT_VERSION} {self.scheme} dim={self.dim} bands={self.num_bands} "
-            f"rows={self.rows_per_band} seed={self.seed}"
-        )
+        name = describe(
+            self.scheme, self.dim, bands=self.num_bands, rows=self.rows_per_band, seed=self.seed
+        )[0]
         return name if self.center is None else f"{name} center={self.center_digest}"
 
     def config_fields(self) -> dict[str, str]:
         """The configuration as stored in the index's ``cfg`` hash."""
         fields = {
-            "format_version": str(FORMAT_VERSION),
-            "scheme": self.scheme,
-            "dim": str(self.dim),
+            **describe(self.scheme, self.dim)[1],
             "num_bands": str(self.num_bands),
             "rows_per_band": str(self.rows_per_band),
             "sig_bytes": str(self.sig_bytes),

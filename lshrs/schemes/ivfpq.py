@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.schemes.base import FORMAT_VERSION
-from lshrs.schemes.codec import digest
+from lshrs.schemes.base import describe
+from lshrs.schemes.codec import METRICS, digest
 from lshrs.schemes.pq import CODEWORDS, ProductQuantizer
 from lshrs.schemes.training import (
     ProgressFn,
@@ -33,7 +33,6 @@ from lshrs.schemes.training import (
 BLOB_MAGIC = b"LSHRSPQ1"
 BLOB_HEADER = struct.Struct("<8sIIIIII")
 """magic, dim, nlist, m, nbits (8), metric (0 = L2, 1 = inner product), normalize (0/1)."""
-METRICS = ("l2", "ip")
 ID_BYTES = 8
 """Each record starts with its id as int64 little-endian."""
 POINTS_PER_CENTROID = 64
@@ -207,18 +206,20 @@ class IVFPQ:
     @property
     def fingerprint(self) -> str:
         """Names the configuration exactly, including a digest of the model."""
-        return (
-            f"lshrs/{FORMAT_VERSION} {self.scheme} dim={self.dim} nlist={self.nlist} "
-            f"m={self.code_bytes} metric={self.metric} normalize={int(self.normalize)} "
-            f"model={self._digest}"
-        )
+        return describe(
+            self.scheme,
+            self.dim,
+            nlist=self.nlist,
+            m=self.code_bytes,
+            metric=self.metric,
+            normalize=int(self.normalize),
+            model=self._digest,
+        )[0]
 
     def config_fields(self) -> dict[str, str]:
         """The configuration as stored in the index's ``cfg`` hash."""
         return {
-            "format_version": str(FORMAT_VERSION),
-            "scheme": self.scheme,
-            "dim": str(self.dim),
+            **describe(self.scheme, self.dim)[1],
             "nlist": str(self.nlist),
             "code_bytes": str(self.code_bytes),
             "record_bytes": str(self.record_bytes),

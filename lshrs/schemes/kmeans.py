@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
-from lshrs.schemes.base import FORMAT_VERSION
+from lshrs.schemes.base import describe
 from lshrs.schemes.codec import (
+    METRICS,
     array_from_text,
     array_to_text,
     digest,
@@ -37,7 +38,6 @@ from lshrs.schemes.training import (
 BLOB_MAGIC = b"LSHRSKM1"
 BLOB_HEADER = struct.Struct("<8sIIII")
 """magic, num_bands, nlist, dim, metric (0 = L2, 1 = inner product); all little-endian."""
-METRICS = ("l2", "ip")
 
 
 class KMeansHasher:
@@ -205,17 +205,12 @@ class KMeansHasher:
     @property
     def fingerprint(self) -> str:
         """Names the configuration exactly, including a digest of the centroids."""
-        return (
-            f"lshrs/{FORMAT_VERSION} {self.scheme} dim={self.dim} bands={self.num_bands} "
-            f"nlist={self.nlist} metric={self.metric} model={digest(self._blob)}"
-        )
+        return self._describe()[0]
 
     def config_fields(self) -> dict[str, str]:
         """The configuration as stored in the index's ``cfg`` hash."""
         return {
-            "format_version": str(FORMAT_VERSION),
-            "scheme": self.scheme,
-            "dim": str(self.dim),
+            **self._describe()[1],
             "num_bands": str(self.num_bands),
             "nlist": str(self.nlist),
             "metric": self.metric,
@@ -223,6 +218,16 @@ class KMeansHasher:
             "model_sha256_16": digest(self._blob),
             "model_layout": "LSHRSKM1 header <8sIIII, then float32-le (num_bands, nlist, dim)",
         }
+
+    def _describe(self) -> tuple[str, dict[str, str]]:
+        return describe(
+            self.scheme,
+            self.dim,
+            bands=self.num_bands,
+            nlist=self.nlist,
+            metric=self.metric,
+            model=digest(self._blob),
+        )
 
     def model_blob(self) -> bytes:
         """The centroids with a header, as stored at ``<root>model``.

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
-from lshrs.schemes.base import FORMAT_VERSION
+from lshrs.schemes.base import describe
 from lshrs.schemes.codec import array_from_text, array_to_text, digest, labels_to_bytes
 from lshrs.schemes.training import (
     POINTS_PER_CENTROID,
@@ -152,17 +152,14 @@ class RQHasher:
     def fingerprint(self) -> str:
         """Names the configuration exactly, including a digest of the codebooks."""
         sizes = "x".join(str(book.shape[0]) for book in self.codebooks)
-        return (
-            f"lshrs/{FORMAT_VERSION} {self.scheme} dim={self.dim} levels={sizes} "
-            f"depth={self.depth} model={digest(self._blob)}"
-        )
+        return describe(
+            self.scheme, self.dim, levels=sizes, depth=self.depth, model=digest(self._blob)
+        )[0]
 
     def config_fields(self) -> dict[str, str]:
         """The configuration as stored in the index's ``cfg`` hash."""
         return {
-            "format_version": str(FORMAT_VERSION),
-            "scheme": self.scheme,
-            "dim": str(self.dim),
+            **describe(self.scheme, self.dim)[1],
             "num_bands": "1",
             "codebook_sizes": ",".join(str(book.shape[0]) for book in self.codebooks),
             "depth": str(self.depth),

@@ -16,8 +16,7 @@ imports without the optional dependencies.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -46,44 +45,39 @@ __all__ = [
 ]
 
 
-def open_batches(
-    format: str,
-    *,
-    dsn: str | None = None,
-    table: str | None = None,
-    index_column: str | None = None,
-    vector_column: str | None = None,
-    batch_size: int = 10000,
-    where_clause: str | None = None,
-    connection_factory: Callable[[], Any] | None = None,
-    file_path: str | os.PathLike[str] | None = None,
-) -> tuple[Batches, int | None]:
-    """The batches of a source named by ``format``, and its row count when known.
+def open_batches(format: str, **arguments: Any) -> tuple[Batches, int | None]:
+    """The batches of the source ``format`` names, and its row count when known.
 
-    Arguments are those of :meth:`lshrs.LSHRS.create_signatures`.
+    Args:
+        format: ``"postgres"`` or ``"parquet"``.
+        **arguments: the source arguments of :meth:`lshrs.LSHRS.create_signatures`
+            (``dsn``, ``table``, ``index_column``, ``vector_column``, ``batch_size``,
+            ``where_clause``, ``connection_factory``, ``file_path``); None means unset.
 
     Raises:
         ValueError: for an unknown ``format`` or a missing argument it needs.
     """
+    given = {name: value for name, value in arguments.items() if value is not None}
+    columns: tuple[Any, Any] = (given.get("index_column"), given.get("vector_column"))
     if format == "postgres":
-        if table is None or index_column is None or vector_column is None:
+        if "table" not in given or None in columns:
             raise ValueError("format='postgres' needs table, index_column and vector_column")
-        if dsn is None and connection_factory is None:
+        if "dsn" not in given and "connection_factory" not in given:
             raise ValueError("format='postgres' needs dsn or connection_factory")
         batches = iter_postgres_vectors(
-            dsn,
-            table,
-            index_column,
-            vector_column,
-            batch_size=batch_size,
-            where_clause=where_clause,
-            connection_factory=connection_factory,
+            given.pop("dsn", None), given.pop("table"), *columns, **_rest(given)
         )
         return batches, None
     if format == "parquet":
-        if file_path is None or index_column is None or vector_column is None:
+        if "file_path" not in given or None in columns:
             raise ValueError("format='parquet' needs file_path, index_column and vector_column")
-        path = str(file_path)
-        batches = iter_parquet_vectors(path, index_column, vector_column, batch_size=batch_size)
-        return batches, parquet_row_count(path)
+        path = str(given["file_path"])
+        batch_size = given.get("batch_size", 10000)
+        return iter_parquet_vectors(path, *columns, batch_size=batch_size), parquet_row_count(path)
     raise ValueError(f"format must be 'postgres' or 'parquet', got {format!r}")
+
+
+def _rest(given: dict[str, Any]) -> dict[str, Any]:
+    """The optional PostgreSQL arguments among ``given``."""
+    names = ("batch_size", "where_clause", "connection_factory")
+    return {name: given[name] for name in names if name in given}

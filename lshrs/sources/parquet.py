@@ -20,17 +20,11 @@ def iter_parquet_vectors(
 ) -> Iterator[tuple[list[int], npt.NDArray[np.float32]]]:
     """Stream ``(ids, vectors)`` batches from a Parquet file or a directory of them.
 
-    Reads only the two columns, ``batch_size`` rows at a time
-    (``pyarrow.parquet.ParquetFile.iter_batches``), so memory stays at about one batch
-    plus one decompressed column chunk whatever the files' size. A directory is read
-    file by file in name order (``*.parquet`` directly inside it, not recursively);
-    within a file, rows come in file order. Ids are not checked for uniqueness.
-
-    Vector column types: ``list``, ``large_list`` or ``fixed_size_list`` of float16,
-    float32 or float64. float32 values are not copied: the yielded array views Arrow's
-    memory and is then read-only (copy it before writing into it); other float types
-    are converted to a new float32 array. Every vector must have the length of the
-    first one read. The id column may be any integer type.
+    Reads only the two columns, ``batch_size`` rows at a time, so memory stays at
+    about one batch. A directory is read file by file in name order (``*.parquet``,
+    not recursively). Vector columns: ``list``, ``large_list`` or ``fixed_size_list``
+    of float16/32/64; float32 values are not copied (the array is then read-only).
+    Ids may be any integer type and are not checked for uniqueness.
 
     Args:
         file_path: A ``.parquet`` file, or a directory of them.
@@ -48,12 +42,9 @@ def iter_parquet_vectors(
         ImportError: pyarrow is not installed (``pip install "lshrs[parquet]"``).
         FileNotFoundError: At the call: the path does not exist, or the directory
             holds no ``*.parquet`` file.
-        ValueError: At the call: ``batch_size`` is not a positive integer, the two
-            columns are the same, or in some file a column is missing (the message lists
-            the file's columns), the id column is not an integer type or the vector
-            column is not a list of floats. During iteration: a null id, a null vector
-            or null element, a vector of another length, or a NaN or infinite value;
-            the message names the row's id and the file.
+        ValueError: at the call, for a bad argument or schema (the message lists the
+            file's columns); during iteration, for a bad row (null, another length,
+            NaN or infinity; the message names the row's id and the file).
 
     Example:
         >>> for ids, vectors in iter_parquet_vectors(

@@ -35,22 +35,12 @@ def iter_postgres_vectors(
     """Stream ``(ids, vectors)`` batches from a PostgreSQL table, ordered by id.
 
     Rows are read through a named server-side cursor, ``batch_size`` rows per round
-    trip over the binary protocol, so memory stays at about one batch whatever the
-    table's size. Rows come ``ORDER BY index_column``: with an index on that column (a
-    primary key has one) the first batch arrives at once; without one, PostgreSQL sorts
-    the whole table before sending anything.
-
-    Column types: ``real[]``, ``double precision[]`` (converted to float32), ``bytea``
-    holding little-endian float32, and pgvector's ``vector`` and ``halfvec`` (cast to
-    ``real[]`` in SQL, so the ``pgvector`` Python package is not needed). The id column
-    must be ``smallint``, ``integer`` or ``bigint``. Every vector must have the length
-    of the first one read.
-
-    The table and columns are checked in the catalog when iteration starts, before any
-    row is streamed. Argument errors are raised at the call itself.
-
-    Speed depends on the column type: ``bytea`` is the fastest to read, ``real[]``
-    the slowest (docs/benchmarks.md).
+    trip over the binary protocol, so memory stays at about one batch. Rows come
+    ``ORDER BY index_column`` (index that column, or PostgreSQL sorts the whole table
+    first). Vector types: ``real[]``, ``double precision[]``, ``bytea`` of
+    little-endian float32, pgvector ``vector`` and ``halfvec``; ids ``smallint``,
+    ``integer`` or ``bigint``. The table is checked in the catalog before any row is
+    streamed; argument errors are raised at the call.
 
     Args:
         dsn: libpq connection string or URI, e.g. ``"postgresql://user@host:5432/db"``.
@@ -75,14 +65,10 @@ def iter_postgres_vectors(
 
     Raises:
         ImportError: psycopg is not installed (``pip install "lshrs[postgres]"``).
-        ValueError: At the call: ``batch_size`` is not a positive integer, both or
-            neither of ``dsn`` and ``connection_factory`` are given, ``table`` is
-            malformed, or the two columns are the same. During iteration: the table or
-            a column does not exist (the message lists the columns there are), the id
-            column is not an integer type, the vector type is unsupported, or a row
-            has a NULL id or vector, a vector of another length, or a NaN or infinite
-            value (the message names the row's id). psycopg errors (connection, SQL
-            errors in ``where_clause``, permissions) propagate unchanged.
+        ValueError: at the call, for a bad argument; during iteration, for a missing
+            table or column, an unsupported type, or a bad row (NULL, another length,
+            NaN or infinity; the message names the row's id). psycopg errors
+            propagate unchanged.
 
     Example:
         Given a table ``items (id bigint primary key, embedding real[])`` holding three
@@ -260,25 +246,18 @@ def postgres_fetcher(
 ) -> PostgresFetcher:
     """Build a fetch function over a PostgreSQL table: one query per call.
 
-    Everything but ``dsn`` is keyword-only.
-
-    Each call runs ``SELECT id, vector FROM table WHERE id = ANY(ids)`` once (distinct
-    ids only) over the binary protocol and returns the rows in the order asked, so an
-    index on the id column (a primary key has one) keeps it fast. Column types,
-    identifier rules and row checks are those of
-    :func:`iter_postgres_vectors`; the table is checked in the catalog
-    on first use.
+    Each call runs ``SELECT id, vector FROM table WHERE id = ANY(ids)`` once over the
+    binary protocol (index the id column). Types and row checks are those of
+    :func:`iter_postgres_vectors`; the table is checked in the catalog on first use.
 
     Args:
         dsn: libpq connection string or URI; None when ``connection_factory`` is given.
         table: ``"name"``, ``"schema.name"`` (split on the first dot) or a
             ``(schema, name)`` tuple; matched exactly, case included.
         index_column: Integer id column (smallint, integer or bigint).
-        vector_column: ``real[]``, ``double precision[]``, ``bytea`` of little-endian
-            float32, or pgvector ``vector`` / ``halfvec``.
-        connection_factory: Returns a new psycopg 3 connection, used instead of
-            ``dsn``. The fetcher owns what it returns: it sets ``autocommit`` and
-            closes it in :meth:`PostgresFetcher.close`.
+        vector_column: Vector column (types as :func:`iter_postgres_vectors`).
+        connection_factory: Returns a new psycopg 3 connection instead of ``dsn``;
+            the fetcher owns it (sets ``autocommit``, closes it in ``close()``).
 
     Returns:
         A :class:`PostgresFetcher`: ``fetch(ids) -> float32 (len(ids), dim)``, with
