@@ -38,6 +38,7 @@ def record(index: int, code: str) -> str:
     """A 10-byte IVF-PQ record as redis-cli writes it: int64-le id, 2-byte code."""
     return "".join(f"\\x{byte:02x}" for byte in index.to_bytes(8, "little")) + code
 
+
 LOAD = " | redis-cli -x SCRIPT LOAD"
 """A transcript line ``$ <shell command> | redis-cli -x SCRIPT LOAD`` loads what the
 command prints (run in the repository), which must be a script as lshrs loads it."""
