@@ -40,17 +40,22 @@ class IndexCore:
         if pending is not None:
             pending.result()
 
+    def _require_fetch(self, what: str) -> Callable[[Sequence[int]], Any]:
+        """``vector_fetch_fn``, or a RuntimeError saying that ``what`` needs vectors."""
+        if self.vector_fetch_fn is None:
+            raise RuntimeError(
+                f"{what} needs vectors: pass vector_fetch_fn=fetch(ids) -> array "
+                "(len(ids), dim) to LSHRS"
+            )
+        return self.vector_fetch_fn
+
     def _fetch(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         return as_vectors(self._fetch_raw(ids), self.dim, FETCHED)
 
     def _fetch_raw(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         """``vector_fetch_fn(ids)``, shape-checked; values are checked by the caller."""
-        if self.vector_fetch_fn is None:
-            raise RuntimeError(
-                "no vectors given and no vector_fetch_fn: pass vectors, or "
-                "vector_fetch_fn=fetch(ids) -> array (len(ids), dim) to LSHRS"
-            )
-        fetched = np.asarray(self.vector_fetch_fn(ids.tolist()))
+        fetch = self._require_fetch("no vectors were given; this")
+        fetched = np.asarray(fetch(ids.tolist()))
         if fetched.ndim != 2 or fetched.shape != (ids.size, self.dim):
             raise ValueError(
                 f"vector_fetch_fn returned shape {fetched.shape} for {ids.size} ids; "

@@ -6,8 +6,8 @@ through the same calls (:mod:`lshrs.buckets`, :mod:`lshrs.lists`).
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import numpy.typing as npt
@@ -57,13 +57,9 @@ class SearchMethods(IndexCore):
             isinstance(topp, (int, float)) and not isinstance(topp, bool) and 0.0 <= topp <= 1.0
         ):
             raise ValueError(f"topp must be a fraction in [0, 1], got {topp!r}")
-        if topp is not None and self.vector_fetch_fn is None:
-            raise RuntimeError(
-                "top-p queries rerank by exact cosine and need vectors: pass "
-                "vector_fetch_fn=fetch(ids) -> array (len(ids), dim) to LSHRS"
-            )
-        self._flush_buffer()
-        with self._blas():
+        if topp is not None:
+            self._require_fetch("top-p queries rerank by exact cosine and")
+        with self._reading():
             return self._query(query, topk, topp)
 
     def _query(
@@ -117,13 +113,9 @@ class SearchMethods(IndexCore):
         array = as_vectors(queries, self.dim, "queries")
         k = check_positive_int(k, "k")  # type: ignore[assignment]
         rerank = self.vector_fetch_fn is not None if rerank is None else bool(rerank)
-        if rerank and self.vector_fetch_fn is None:
-            raise RuntimeError(
-                "rerank=True needs vectors: pass vector_fetch_fn=fetch(ids) -> array "
-                "(len(ids), dim) to LSHRS"
-            )
-        self._flush_buffer()
-        with self._blas():
+        if rerank:
+            self._require_fetch("rerank=True")
+        with self._reading():
             return self._search(array, k, rerank)
 
     def _search(
@@ -145,11 +137,14 @@ class SearchMethods(IndexCore):
             scores[row, : order.size] = s[order]
         return scores, ids
 
-    def _blas(self) -> AbstractContextManager[Any]:
-        """IVF-PQ queries are small products: one BLAS thread (:mod:`lshrs.threads`)."""
-        if isinstance(self._kind, ListIndex):
-            return single_threaded_blas()
-        return nullcontext()
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read after the writes in flight; IVF-PQ reads are small products, run on
+        one BLAS thread (:mod:`lshrs.threads`)."""
+        self._flush_buffer()
+        blas = single_threaded_blas() if isinstance(self._kind, ListIndex) else nullcontext()
+        with blas:
+            yield
 
     def candidate_count(self, vector: npt.ArrayLike) -> int:
         """How many ids a query for ``vector`` reads from Redis before ranking: the

@@ -43,6 +43,12 @@ def check_distinct_columns(index_column: str, vector_column: str) -> None:
         )
 
 
+def first_other(sizes: npt.NDArray[np.int64], expected: int) -> int | None:
+    """Position of the first of ``sizes`` that is not ``expected``, or None."""
+    other = np.flatnonzero(sizes != expected)
+    return int(other[0]) if other.size else None
+
+
 def check_finite(
     vectors: npt.NDArray[np.float32],
     ids: Sequence[int] | npt.NDArray[np.int64],

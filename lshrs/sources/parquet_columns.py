@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lshrs.sources.checks import check_finite
+from lshrs.sources.checks import check_finite, first_other
 
 SUPPORTED_VECTOR_TYPES = (
     "list, large_list or fixed_size_list of float16, float32 or float64 "
@@ -124,11 +124,10 @@ def _vectors(
         raise ValueError(
             f"{label}: the vector of row id={ids[0]} is empty; vectors need at least one value"
         )
-    bad = np.flatnonzero(lengths != expected)
-    if bad.size:
-        row = int(bad[0])
+    other = first_other(lengths, expected)
+    if other is not None:
         raise ValueError(
-            f"{label}: the vector of row id={ids[row]} has {lengths[row]} values, "
+            f"{label}: the vector of row id={ids[other]} has {lengths[other]} values, "
             f"expected {expected} like the vectors read before it"
         )
     values = column.flatten()

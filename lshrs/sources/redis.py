@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.sources.arrays import MissingVectorsError
+from lshrs.sources.checks import first_other
 from lshrs.storage import RedisStorage
 from lshrs.validation import as_ids, as_vectors, same_length, unique_ids
 
@@ -72,9 +73,8 @@ class RedisVectorStore:
             raise MissingVectorsError(missing, f"the Redis vector store {self.storage.prefix!r}")
         width = self.dim * self.dtype.itemsize
         sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-        wrong = np.flatnonzero(sizes != width)
-        if wrong.size:
-            row = int(wrong[0])
+        row = first_other(sizes, width)
+        if row is not None:
             raise ValueError(
                 f"the Redis vector store {self.storage.prefix!r} holds {sizes[row]} bytes for "
                 f"id {id_array[row]}, expected {width} ({self.dim} {self.dtype.name} values)"
