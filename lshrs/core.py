@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from lshrs.buckets import BucketIndex
 from lshrs.lists import ListIndex
 from lshrs.schemes import Scheme
 from lshrs.storage import RedisStorage
+from lshrs.threads import single_threaded_blas
 from lshrs.validation import as_vectors
 
 FETCHED = "vector_fetch_fn result"
@@ -39,6 +41,13 @@ class IndexCore:
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.result()
+
+    def _small_products(self) -> AbstractContextManager[Any]:
+        """IVF-PQ encodes and scores one query or vector with small products: on one
+        BLAS thread (:mod:`lshrs.threads`). Bucket indexes leave BLAS as it is."""
+        if isinstance(self._kind, ListIndex):
+            return single_threaded_blas()
+        return nullcontext()
 
     def _require_fetch(self, what: str) -> Callable[[Sequence[int]], Any]:
         """``vector_fetch_fn``, or a RuntimeError saying that ``what`` needs vectors."""

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import numpy as np
 import numpy.typing as npt
 
 from lshrs.core import FETCHED, IndexCore
-from lshrs.lists import ListIndex
 from lshrs.similarity import rerank_cosines
-from lshrs.threads import single_threaded_blas
 from lshrs.validation import as_vector, as_vectors, check_positive_int
 
 
@@ -139,11 +137,10 @@ class SearchMethods(IndexCore):
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
-        """A read after the writes in flight; IVF-PQ reads are small products, run on
-        one BLAS thread (:mod:`lshrs.threads`)."""
+        """A read after the writes in flight, with BLAS threads as
+        :meth:`_small_products` chooses."""
         self._flush_buffer()
-        blas = single_threaded_blas() if isinstance(self._kind, ListIndex) else nullcontext()
-        with blas:
+        with self._small_products():
             yield
 
     def candidate_count(self, vector: npt.ArrayLike) -> int:

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
 
 from lshrs.core import IndexCore
-from lshrs.lists import ListIndex
 from lshrs.progress import Progress
 from lshrs.sources import open_batches
-from lshrs.threads import single_threaded_blas
 from lshrs.validation import as_ids, as_vector, as_vectors, same_length, unique_ids
 
 
@@ -42,8 +39,7 @@ class WriteMethods(IndexCore):
         ids = as_ids([index], "index")
         array = as_vector(vector, self.dim).reshape(1, self.dim)
         self._flush_buffer()
-        blas = single_threaded_blas() if isinstance(self._kind, ListIndex) else nullcontext()
-        with blas:
+        with self._small_products():
             write = self._kind.writer(ids, array)
         write()
         self._kind.compact()
