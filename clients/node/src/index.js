@@ -1,0 +1,311 @@
+// lshrs-client: use an lshrs index in Redis from Node.js.
+//
+//   const index = await attach(redis, 'docs', { extraProbes: 192 });
+//   await index.topK(vector, 10);            // ids, as Python's LSHRS.get_top_k
+//   await index.insert([7, 8], [v7, v8]);    // through the insert / ivf_insert scripts
+//   await index.delete([7]);
+
+import { Hyperplane, IvfPq, KMeans } from './schemes.js';
+import { DEFAULT_LUA_DIR, LshrsError, Scripts, scriptSource } from './scripts.js';
+
+export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, LshrsError, Scripts, scriptSource };
+
+/** @typedef {import('./schemes.js').Vector} Vector */
+/** @typedef {number | bigint | string} Id an integer in [0, 2^53 - 1] */
+
+const MAX_ID = 2n ** 53n - 1n;
+const INSERT_IDS_PER_CALL = 1000;
+const DELETE_IDS_PER_CALL = 5000;
+const IVF_RECORDS_PER_CALL = 500;
+const IVF_IDS_PER_DELETE = 500;
+const COMPACT_BYTES_PER_CALL = 1 << 20;
+const COMPACT_LISTS_PER_CALL = 4096;
+const CLEAR_SCAN_COUNT = 1000;
+
+/**
+ * @typedef {object} AttachOptions
+ * @property {string} [luaDir] the repository's lua/ directory (default: ../../lua from this package)
+ * @property {number} [extraProbes] bucket schemes: buckets read beyond the scheme's own
+ *   (LSHRS extra_probes; not stored in Redis, so give the value the Python side uses;
+ *   corpus_config's hyperplanes use 3 * num_bands). Default 0.
+ * @property {number} [nprobe] k-means: lists per band (not stored in Redis; default 1);
+ *   IVF-PQ: lists per query (default: cfg's nprobe)
+ */
+
+/**
+ * Attach to the index under `prefix`: read `{prefix}:cfg` and `{prefix}:model`, and
+ * return an object that queries and writes it through the Lua scripts.
+ * @param {import('ioredis').Redis} redis
+ * @param {string} prefix the index's redis_prefix (without braces)
+ * @param {AttachOptions} [options]
+ * @returns {Promise<BucketIndex | IvfPqIndex>}
+ */
+export async function attach(redis, prefix, options = {}) {
+  if (typeof prefix !== 'string' || !prefix || /[{}]/.test(prefix)) {
+    throw new Error(`prefix must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
+  }
+  const root = `{${prefix}}:`;
+  const [cfg, blob] = await Promise.all([redis.hgetall(`${root}cfg`), redis.getBuffer(`${root}model`)]);
+  if (!cfg.fingerprint) throw new LshrsError('NO_CONFIG', `no lshrs index under prefix ${JSON.stringify(prefix)}`);
+  const scripts = new Scripts(redis, options.luaDir ?? DEFAULT_LUA_DIR);
+  const model = blob ?? Buffer.alloc(0);
+  switch (cfg.scheme) {
+    case 'hyperplane':
+      return new BucketIndex(scripts, root, cfg, new Hyperplane(cfg, model), options);
+    case 'kmeans':
+      return new BucketIndex(scripts, root, cfg, new KMeans(cfg, model), options);
+    case 'ivfpq':
+      return new IvfPqIndex(scripts, root, cfg, new IvfPq(cfg, model), options);
+    default:
+      throw new Error(`scheme ${JSON.stringify(cfg.scheme)} is not covered by this client (hyperplane, kmeans and ivfpq are)`);
+  }
+}
+
+/** @param {Id[]} ids @returns {string[]} canonical decimal ids, checked distinct */
+function idText(ids) {
+  const text = ids.map((id) => {
+    const value = typeof id === 'bigint' ? id : typeof id === 'number' && Number.isInteger(id) ? BigInt(id) : /^(0|[1-9]\d*)$/.test(String(id)) ? BigInt(id) : -1n;
+    if (value < 0n || value > MAX_ID) throw new RangeError(`ids must be integers in [0, 2^53 - 1], got ${String(id)}`);
+    return value.toString();
+  });
+  if (new Set(text).size !== text.length) throw new RangeError('ids must be distinct');
+  if (text.length === 0) throw new RangeError('no ids given');
+  return text;
+}
+
+/** @param {Vector} vector @param {number} dim @returns {Float32Array} as Python sees it: float32 */
+function asVector(vector, dim) {
+  const array = Float32Array.from(vector);
+  if (array.length !== dim) throw new RangeError(`vector has ${array.length} values; the index has dim ${dim}`);
+  if (!array.every(Number.isFinite)) throw new RangeError('vector contains NaN or infinity');
+  if (array.every((v) => v === 0)) throw new RangeError('vector is all zeros');
+  return array;
+}
+
+/** @template T @param {T[]} items @param {number} size @returns {T[][]} */
+const chunks = (items, size) => Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+
+class BaseIndex {
+  /** @param {Scripts} scripts @param {string} root @param {Record<string, string>} cfg */
+  constructor(scripts, root, cfg) {
+    this.scripts = scripts;
+    this.redis = scripts.redis;
+    this.root = root;
+    this.cfg = cfg;
+    this.fingerprint = cfg.fingerprint;
+    this.scheme = cfg.scheme;
+    this.dim = Number(cfg.dim);
+  }
+
+  /** @param {string} name @param {Array<string|number|Buffer>} args */
+  call(name, args) {
+    return this.scripts.call(name, this.root, args);
+  }
+
+  /** @returns {Promise<number>} ids in the index */
+  async count() {
+    return Number((await this.redis.hget(`${this.root}cfg`, 'count')) ?? 0);
+  }
+
+  /** Delete every key of the index (the clear script, in bounded steps). @returns {Promise<number>} keys deleted */
+  async clear() {
+    let cursor = '0';
+    let deleted = 0;
+    do {
+      const [next, count] = await this.call('clear', [cursor, CLEAR_SCAN_COUNT]);
+      [cursor, deleted] = [next.toString(), deleted + Number(count)];
+    } while (cursor !== '0');
+    return deleted;
+  }
+}
+
+/** A bucket index (hyperplane or k-means): gather / insert / delete scripts. */
+export class BucketIndex extends BaseIndex {
+  /**
+   * @param {Scripts} scripts @param {string} root @param {Record<string, string>} cfg
+   * @param {Hyperplane | KMeans} hasher @param {AttachOptions} options
+   */
+  constructor(scripts, root, cfg, hasher, options) {
+    super(scripts, root, cfg);
+    this.hasher = hasher;
+    this.extraProbes = options.extraProbes ?? 0;
+    this.nprobe = options.nprobe ?? 1;
+    if (Number(cfg.num_bands) !== hasher.numBands || Number(cfg.sig_bytes) !== hasher.sigBytes) {
+      throw new Error('cfg num_bands / sig_bytes disagree with the model');
+    }
+  }
+
+  /** @param {Vector} vector @returns {Buffer} its signatures, all bands, band 0 first */
+  signatures(vector) {
+    return this.hasher.signatures(asVector(vector, this.dim));
+  }
+
+  /** @param {Vector} vector @returns {Buffer[]} the bucket codes a query reads, in Python's order */
+  probes(vector) {
+    const x = asVector(vector, this.dim);
+    return this.hasher instanceof KMeans ? this.hasher.probes(x, this.nprobe, this.extraProbes) : this.hasher.probes(x, this.extraProbes);
+  }
+
+  /**
+   * The `k` ids that collide with the query in most bands, ties to the smaller id
+   * (Python's get_top_k / count_collisions): one gather call, counted here.
+   * @param {Vector} vector @param {number} [k] @returns {Promise<number[]>}
+   */
+  async topK(vector, k = 10) {
+    const { ids } = await this.candidates(vector, k);
+    return ids;
+  }
+
+  /**
+   * @param {Vector} vector @param {number} limit
+   * @returns {Promise<{total: number, ids: number[], counts: number[]}>} distinct candidates,
+   *   and the best `limit` with their collision counts
+   */
+  async candidates(vector, limit) {
+    /** @type {Buffer} */
+    const members = await this.call('gather', [this.fingerprint, ...this.probes(vector)]);
+    /** @type {Map<number, number>} */
+    const counts = new Map();
+    let value = -1;
+    for (let i = 0; i <= members.length; i++) {
+      const byte = i < members.length ? members[i] : 32;
+      if (byte === 32) {
+        if (value >= 0) counts.set(value, (counts.get(value) ?? 0) + 1);
+        value = -1;
+      } else {
+        value = (value < 0 ? 0 : value * 10) + byte - 48;
+      }
+    }
+    const ranked = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, Math.max(0, limit));
+    return { total: counts.size, ids: ranked.map(([id]) => id), counts: ranked.map(([, c]) => c) };
+  }
+
+  /**
+   * Insert (or move) ids with the insert script's "*" form, sorted by id, 1,000 per call.
+   * @param {Id[]} ids @param {Vector[]} vectors @returns {Promise<number>} how many ids were new
+   */
+  async insert(ids, vectors) {
+    const text = idText(ids);
+    if (vectors.length !== text.length) throw new RangeError(`${text.length} ids but ${vectors.length} vectors`);
+    const pairs = text.map((id, i) => /** @type {[string, Buffer]} */ ([id, this.signatures(vectors[i])]));
+    pairs.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : 1));
+    const added = await Promise.all(
+      chunks(pairs, INSERT_IDS_PER_CALL).map((batch) => this.call('insert', [this.fingerprint, batch.length, ...batch.flat(), '*'])),
+    );
+    return added.reduce((sum, n) => sum + Number(n), 0);
+  }
+
+  /** @param {Id[]} ids @returns {Promise<number>} how many were indexed (and are now removed) */
+  async delete(ids) {
+    const removed = await Promise.all(chunks(idText(ids), DELETE_IDS_PER_CALL).map((batch) => this.call('delete', batch)));
+    return removed.reduce((sum, n) => sum + Number(n), 0);
+  }
+}
+
+/** An IVF-PQ index: ivf_scan / ivf_insert / ivf_delete / ivf_compact scripts. */
+export class IvfPqIndex extends BaseIndex {
+  /**
+   * @param {Scripts} scripts @param {string} root @param {Record<string, string>} cfg
+   * @param {IvfPq} model @param {AttachOptions} options
+   */
+  constructor(scripts, root, cfg, model, options) {
+    super(scripts, root, cfg);
+    this.model = model;
+    this.nprobe = options.nprobe ?? Number(cfg.nprobe ?? 1);
+    if (Number(cfg.record_bytes) !== model.recordBytes || Number(cfg.nlist) !== model.nlist) {
+      throw new Error('cfg record_bytes / nlist disagree with the model');
+    }
+  }
+
+  /** @param {Vector} vector @returns {number[]} the lists a query reads, nearest first */
+  probes(vector) {
+    return this.model.probes(asVector(vector, this.dim), this.nprobe);
+  }
+
+  /** @param {Vector} vector @returns {{list: number, code: Uint8Array}} */
+  encode(vector) {
+    return this.model.encode(asVector(vector, this.dim));
+  }
+
+  /**
+   * The `k` best ids by approximate (ADC) score, ties to the smaller id: one ivf_scan call.
+   * @param {Vector} vector @param {number} [k] @returns {Promise<number[]>}
+   */
+  async topK(vector, k = 10) {
+    const { ids, scores } = await this.candidates(vector);
+    const order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || ids[a] - ids[b]);
+    return order.slice(0, Math.max(0, k)).map((i) => ids[i]);
+  }
+
+  /** @param {Vector} vector @returns {Promise<{ids: number[], scores: Float64Array}>} every probed record, scored */
+  async candidates(vector) {
+    const x = asVector(vector, this.dim);
+    const lists = this.model.probes(x, this.nprobe);
+    /** @type {Buffer[]} */
+    const blobs = await this.call('ivf_scan', [this.fingerprint, ...lists]);
+    return this.model.score(x, lists, blobs);
+  }
+
+  /**
+   * Insert (or move) ids: records (int64-le id, then code) grouped by list, at most 500
+   * per ivf_insert call; then ivf_compact on the lists written.
+   * @param {Id[]} ids @param {Vector[]} vectors @returns {Promise<number>} how many ids were new
+   */
+  async insert(ids, vectors) {
+    const text = idText(ids);
+    if (vectors.length !== text.length) throw new RangeError(`${text.length} ids but ${vectors.length} vectors`);
+    /** @type {Map<number, Buffer[]>} */
+    const byList = new Map();
+    text.forEach((id, i) => {
+      const { list, code } = this.encode(vectors[i]);
+      const record = Buffer.alloc(this.model.recordBytes);
+      record.writeBigInt64LE(BigInt(id));
+      record.set(code, 8);
+      byList.set(list, [...(byList.get(list) ?? []), record]);
+    });
+    /** @type {Array<Array<number|Buffer>>} */
+    const calls = [];
+    let args = [];
+    let size = 0;
+    for (const list of [...byList.keys()].sort((a, b) => a - b)) {
+      for (const piece of chunks(byList.get(list) ?? [], IVF_RECORDS_PER_CALL)) {
+        if (size + piece.length > IVF_RECORDS_PER_CALL) [args, size] = [(calls.push(args), []), 0];
+        args.push(list, Buffer.concat(piece));
+        size += piece.length;
+      }
+    }
+    calls.push(args);
+    const added = await Promise.all(calls.map((pairs) => this.call('ivf_insert', [this.fingerprint, ...pairs])));
+    await this.compact([...byList.keys()]);
+    return added.reduce((sum, n) => sum + Number(n), 0);
+  }
+
+  /** Rewrite lists as exactly their live records (appends leave spare capacity). @param {number[]} lists */
+  async compact(lists) {
+    const sorted = [...new Set(lists)].sort((a, b) => a - b);
+    if (sorted.length === 0) return;
+    const live = await this.redis.hmget(`${this.root}n`, ...sorted.map(String));
+    /** @type {number[][]} */
+    const calls = [[]];
+    let bytes = 0;
+    sorted.forEach((list, i) => {
+      const size = Number(live[i] ?? 0) * this.model.recordBytes;
+      const batch = calls[calls.length - 1];
+      if (batch.length && (bytes + size > COMPACT_BYTES_PER_CALL || batch.length === COMPACT_LISTS_PER_CALL)) {
+        calls.push([]);
+        bytes = 0;
+      }
+      calls[calls.length - 1].push(list);
+      bytes += size;
+    });
+    await Promise.all(calls.map((batch) => this.call('ivf_compact', [this.fingerprint, ...batch])));
+  }
+
+  /** @param {Id[]} ids @returns {Promise<number>} how many were indexed (and are now removed) */
+  async delete(ids) {
+    const removed = await Promise.all(
+      chunks(idText(ids), IVF_IDS_PER_DELETE).map((batch) => this.call('ivf_delete', [this.fingerprint, ...batch])),
+    );
+    return removed.reduce((sum, n) => sum + Number(n), 0);
+  }
+}
