@@ -3,8 +3,12 @@
 Full run: debian-minilm (lshrs, the naive client, exact numpy, FAISS, pgvector, the
 rerank stores) and the streamed synthetic scale set; writes
 ``benchmarks/results/<name>.json``, ``docs/benchmarks.md`` tables and the plot.
-``--quick`` (CI, under two minutes) runs only lshrs' chosen configuration and the
-starting point on debian-minilm, and exits 1 when recall@10 falls below its floor.
+``--quick`` (CI) runs only lshrs' chosen configuration and the starting point on
+debian-minilm (under two minutes), and exits 1 when recall@10 falls below its floor.
+Both modes also run the IVF-PQ benchmark (:mod:`benchmarks.ivfpq`) on debian-minilm
+and npm-minilm (``--skip-ivfpq`` leaves it out); in quick mode that is its recall
+gate (about a minute more, training included), which fails the run when recall@10 <
+0.95 on either dataset.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import minilm, report, scale
+from benchmarks import ivfpq, minilm, report, scale
 from benchmarks.measure import machine
 from benchmarks.servers import pgserver_bin, private_postgres, private_redis
 
@@ -31,7 +35,7 @@ RECALL_FLOOR = 0.90
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="CI mode: < 2 min, recall gate")
+    parser.add_argument("--quick", action="store_true", help="CI mode: recall gates only")
     parser.add_argument(
         "--scale",
         type=int,
@@ -49,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         help="scale run: comma-separated rerank stores, of " + ", ".join(scale.STORES),
     )
     parser.add_argument("--skip-minilm", action="store_true")
+    parser.add_argument(
+        "--skip-ivfpq",
+        action="store_true",
+        help="leave out the IVF-PQ run on debian-minilm and npm-minilm",
+    )
     parser.add_argument(
         "--pg",
         default=None,
@@ -98,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = stack.enter_context(private_redis(*settings))
         pg = args.pg
         pgvector = None
-        needs_postgres = not args.skip_minilm or "postgres" in stores
+        needs_postgres = not (args.skip_minilm and args.skip_ivfpq) or "postgres" in stores
         if not args.quick and needs_postgres and pgserver_bin() is not None:
             pgvector = stack.enter_context(private_postgres())
             pg = pg or pgvector
         if not args.skip_minilm:
             results["minilm"] = minilm.run(redis_url, pg, pgvector, args.quick)
+        if not args.skip_ivfpq:
+            results["ivfpq"] = ivfpq.run(redis_url, pg, pgvector, args.quick)
         if not args.quick and args.scale > 0:
             results["scale"] = scale.run(
                 redis_url, pg, args.scale, fit_rows=not args.scale_rows_from_size, stores=stores
@@ -115,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {path} ({results['wall_s']} s)")
     if not args.quick and not args.no_report:
         report.write(results, RESULTS)
+    status = 0
+    if "ivfpq" in results:
+        print(ivfpq.tables(results["ivfpq"]))
+        status = ivfpq.gate(results["ivfpq"])
     if "minilm" in results:
         recall = results["minilm"]["chosen"]["top_p"][0]["recall_at_10"]
         print(
@@ -123,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if recall < RECALL_FLOOR:
             print("FAIL: recall@10 below its floor", file=sys.stderr)
             return 1
-    return 0
+    return status
 
 
 if __name__ == "__main__":

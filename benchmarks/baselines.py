@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -143,20 +143,16 @@ def faiss_runs(
     return out
 
 
-def pgvector_run(
-    conninfo: str,
-    ids: npt.NDArray[np.int64],
-    vectors: npt.NDArray[np.float32],
-    queries: npt.NDArray[np.float32],
-    truth: npt.NDArray[np.int64],
-    delete_count: int,
+PGVECTOR_EF_SEARCH = (40, 100)
+
+
+def pgvector_build(
+    conn: Any, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
 ) -> dict[str, Any]:
-    """pgvector HNSW (m=16, ef_construction=64, cosine), what a Postgres user would
-    pick instead: load, build, query at two ef_search values, delete."""
-    import psycopg
+    """Table ``bench_items`` loaded with COPY, then its HNSW index (m=16,
+    ef_construction=64, cosine); ``conn`` is an autocommit psycopg connection."""
     from pgvector.psycopg import register_vector
 
-    conn = psycopg.connect(conninfo, autocommit=True)
     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     register_vector(conn)
     dim = vectors.shape[1]
@@ -178,7 +174,7 @@ def pgvector_run(
     build_s = time.perf_counter() - start
     size = conn.execute("SELECT pg_total_relation_size('bench_items')").fetchone()
     index_size = conn.execute("SELECT pg_relation_size('bench_items_hnsw')").fetchone()
-    result: dict[str, Any] = {
+    return {
         "name": "pgvector HNSW (m=16, ef_construction=64)",
         "copy_s": round(load_s, 2),
         "build_s": round(build_s, 2),
@@ -187,23 +183,58 @@ def pgvector_run(
         "bytes_per_vector_index": round(index_size[0] / ids.size, 1) if index_size else None,
         "points": [],
     }
-    for ef in (40, 100):
-        conn.execute(f"SET hnsw.ef_search = {ef}")
 
-        def search(query: npt.NDArray[np.float32]) -> list[int]:
-            rows = conn.execute(
-                "SELECT id FROM bench_items ORDER BY embedding <=> %s LIMIT 10", (query,)
-            ).fetchall()
-            return [row[0] for row in rows]
 
-        results, stats = timed_queries(queries, search)
-        result["points"].append(
-            {"ef_search": ef, "recall_at_10": recall_at(results, truth), **stats}
-        )
+def pgvector_searcher(
+    conninfo: str, ef: int
+) -> tuple[Any, Callable[[npt.NDArray[np.float32]], list[int]]]:
+    """A connection of its own with ``hnsw.ef_search = ef``, and a top-10 search on it."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    conn = psycopg.connect(conninfo, autocommit=True)
+    register_vector(conn)
+    conn.execute(f"SET hnsw.ef_search = {ef}")
+
+    def search(query: npt.NDArray[np.float32]) -> list[int]:
+        rows = conn.execute(
+            "SELECT id FROM bench_items ORDER BY embedding <=> %s LIMIT 10", (query,)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    return conn, search
+
+
+def pgvector_delete(conn: Any, ids: npt.NDArray[np.int64], delete_count: int) -> float:
+    """Delete the first ``delete_count`` ids; ids per second."""
     doomed = ids[:delete_count].tolist()
     start = time.perf_counter()
     conn.execute("DELETE FROM bench_items WHERE id = ANY(%s)", (doomed,))
-    result["delete_ids_per_s"] = round(delete_count / (time.perf_counter() - start))
+    return round(delete_count / (time.perf_counter() - start))
+
+
+def pgvector_run(
+    conninfo: str,
+    ids: npt.NDArray[np.int64],
+    vectors: npt.NDArray[np.float32],
+    queries: npt.NDArray[np.float32],
+    truth: npt.NDArray[np.int64],
+    delete_count: int,
+) -> dict[str, Any]:
+    """pgvector HNSW (m=16, ef_construction=64, cosine), what a Postgres user would
+    pick instead: load, build, query at two ef_search values, delete."""
+    import psycopg
+
+    conn = psycopg.connect(conninfo, autocommit=True)
+    result = pgvector_build(conn, ids, vectors)
+    for ef in PGVECTOR_EF_SEARCH:
+        searcher, search = pgvector_searcher(conninfo, ef)
+        results, stats = timed_queries(queries, search)
+        searcher.close()
+        result["points"].append(
+            {"ef_search": ef, "recall_at_10": recall_at(results, truth), **stats}
+        )
+    result["delete_ids_per_s"] = pgvector_delete(conn, ids, delete_count)
     conn.execute("DROP TABLE bench_items")
     conn.close()
     return result

@@ -29,17 +29,21 @@ def dataset_dir() -> Path:
     return Path(os.environ.get("LSHRS_DATASETS", DATASETS))
 
 
-def load() -> tuple[
+def load(
+    name: str = "debian-minilm",
+) -> tuple[
     npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]
 ]:
-    """ids, vectors (59,504 x 384), queries (500 x 384), exact top-100 ids per query."""
+    """ids, vectors (debian-minilm: 59,504 x 384; npm-minilm: 80,000 x 384), queries
+    (500 x 384), exact top-100 ids per query, of the dataset ``name`` in
+    :func:`dataset_dir`."""
     root = dataset_dir()
-    table = pq.read_table(root / "debian-minilm.parquet", columns=["id", "vector"])
+    table = pq.read_table(root / f"{name}.parquet", columns=["id", "vector"])
     vectors = table.column("vector").combine_chunks().flatten().to_numpy()
     vectors = np.ascontiguousarray(vectors.reshape(table.num_rows, -1), dtype=np.float32)
     ids = table.column("id").to_numpy().astype(np.int64)
-    queries = np.load(root / "debian-minilm.queries.npy").astype(np.float32)
-    truth = np.load(root / "debian-minilm.gt.npy")
+    queries = np.load(root / f"{name}.queries.npy").astype(np.float32)
+    truth = np.load(root / f"{name}.gt.npy")
     return ids, vectors, queries, truth
 
 
