@@ -144,9 +144,9 @@ def run(
     }
     out["exact_numpy"] = baselines.exact_numpy(vectors, queries)
 
-    chosen = corpus_config(n, sample=vectors)
+    chosen = corpus_config(n, sample=vectors, index="hyperplane")
     lsh, figures = build("chosen", redis_url, ids, vectors, **chosen.index_kwargs(vectors))
-    figures["name"] = f"lshrs corpus_config({n}, sample=vectors) (chosen by lshrs)"
+    figures["name"] = f"lshrs corpus_config({n}, sample=vectors, index='hyperplane')"
     _, figures["top_k"] = timed_queries(queries, lambda q: lsh.query(q, topk=10))
     figures["top_p"] = [top_p(lsh, queries, truth, CountingFetch(local), n)]
     out["chosen"] = figures

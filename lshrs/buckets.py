@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 
+from lshrs.describe import expected_configuration
 from lshrs.schemes import SignatureScheme
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport, verify_index
@@ -67,7 +68,7 @@ class BucketIndex:
         return verify_index(
             self.storage,
             self.scheme.fingerprint,
-            self.scheme.config_fields(),
+            expected_configuration(self.scheme, self.storage.config()),
             self.scheme.model_blob(),
             repair=repair,
         )

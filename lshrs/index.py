@@ -9,8 +9,10 @@ from typing import Any
 
 from lshrs import persistence
 from lshrs.buckets import BucketIndex
+from lshrs.code_check import stored_bucket_codes, stored_list_codes, wrong_codes
 from lshrs.config import get_optimal_config
 from lshrs.connection import open_storage
+from lshrs.describe import description
 from lshrs.lists import ListIndex
 from lshrs.schemes import IVFPQ, KMeansHasher, LSHHasher, Scheme, SignatureScheme
 from lshrs.search import SearchMethods
@@ -163,7 +165,9 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             decode_responses=decode_responses,
         )
         self.storage.attach(
-            self.hasher.fingerprint, self.hasher.config_fields(), self.hasher.model_blob()
+            self.hasher.fingerprint,
+            description(self.hasher, extra_probes, self.rerank_candidates),
+            self.hasher.model_blob(),
         )
         self._kind: BucketIndex | ListIndex = (
             ListIndex(self.storage, self.hasher)
@@ -237,7 +241,7 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             settings["code_bytes"] = self.hasher.code_bytes
         return settings
 
-    def verify(self, repair: bool = False) -> VerifyReport:
+    def verify(self, repair: bool = False, *, check_vectors: bool = False) -> VerifyReport:
         """Check that the index in Redis is consistent; optionally repair it.
 
         Every member must have a reverse entry naming its bucket or list and vice
@@ -247,7 +251,11 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
 
         Args:
             repair: rebuild memberships from the reverse index, drop malformed entries
-                and correct the count.
+                and correct the count; with ``check_vectors``, index the ids with wrong
+                codes again from their vectors.
+            check_vectors: also fetch every id's vector with ``vector_fetch_fn`` and
+                report ids whose stored codes differ from their vectors' (written by a
+                client that computes codes wrongly): ``report.wrong_codes``.
 
         Returns:
             A :class:`lshrs.verify.VerifyReport`; ``.ok`` is True when nothing was wrong.
@@ -257,7 +265,17 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             True
         """
         self._flush_buffer()
-        return self._kind.verify(repair=repair)
+        report = self._kind.verify(repair=repair)
+        if check_vectors:
+            stored = (
+                stored_list_codes(self._kind)
+                if isinstance(self._kind, ListIndex)
+                else stored_bucket_codes(self.storage)
+            )
+            report.wrong_codes = wrong_codes(self.hasher, stored, self._fetch)
+            if repair and report.wrong_codes:
+                self.index(report.wrong_codes)
+        return report
 
     # -- persistence (lshrs.persistence) ---------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lshrs.describe import expected_configuration
 from lshrs.protocol import NoConfigError
 from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.storage import RedisStorage
@@ -29,7 +30,7 @@ IDS_PER_DELETE = 500
 """Ids one delete call removes at most (each costs about ten Redis commands)."""
 COMPACT_BYTES_PER_CALL = 1 << 20
 """Bytes of records one compaction call rewrites, about (bounded time per call)."""
-VERIFY_PER_CALL = 16
+VERIFY_PER_CALL = 4
 """Lists or reverse-index hashes one verify call checks."""
 _LIST_KEY = re.compile(rb"l(\d+)")
 _CHUNK_KEY = re.compile(rb"r(\d+)")
@@ -53,16 +54,6 @@ class ListIndex:
 
     def _call(self, name: str, args: Sequence[Any]) -> Any:
         return self.storage.protocol.call(name, self.root, args)
-
-    def attach(self) -> bool:
-        """Create the index's configuration and model in Redis, or check they match.
-
-        Raises:
-            ValueError: when an index with another configuration lives under the prefix.
-        """
-        return self.storage.attach(
-            self.model.fingerprint, self.model.config_fields(), self.model.model_blob()
-        )
 
     # -- writes ------------------------------------------------------------------------
 
@@ -131,7 +122,7 @@ class ListIndex:
         try:
             return sum(int(added) for added in self._many(batch))
         except NoConfigError:
-            self.attach()
+            self.storage.reattach()
             return sum(int(added) for added in self._many(batch))
 
     def compact(self) -> None:
@@ -159,11 +150,12 @@ class ListIndex:
         """Remove ids (absent ones are skipped); returns how many were removed."""
         id_text = np.unique(ids).astype(np.bytes_).tolist()
         fingerprint = self.model.fingerprint
-        batch = [
-            ("ivf_delete", [fingerprint, *id_text[start : start + IDS_PER_DELETE]])
+        # One call at a time: Redis runs every call a read brings in back to back, so
+        # pipelined small calls would hold it as long as one large call.
+        return sum(
+            int(self._call("ivf_delete", [fingerprint, *id_text[start : start + IDS_PER_DELETE]]))
             for start in range(0, len(id_text), IDS_PER_DELETE)
-        ]
-        return sum(int(removed) for removed in self._many(batch))
+        )
 
     # -- reads -------------------------------------------------------------------------
 
@@ -223,8 +215,10 @@ class ListIndex:
         stored = self.storage.config()
         if not stored:
             return report
-        expected = {"fingerprint": self.model.fingerprint, **self.model.config_fields()}
-        expected.pop("nprobe")
+        expected = {
+            "fingerprint": self.model.fingerprint,
+            **expected_configuration(self.model, stored),
+        }
         report.config_mismatch = [k for k, v in expected.items() if stored.get(k) != v]
         count = stored.get("count", "")
         report.stored_count = int(count) if count.isdigit() else None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from redis.client import NEVER_DECODE
 
 from lshrs.connection import open_storage, pop_connection
+from lshrs.describe import check_stored, query_settings
 from lshrs.lists import ListIndex
 from lshrs.schemes import FORMAT_VERSION, IVFPQ, LSHHasher, from_redis_config, scheme_from_model
 
@@ -86,7 +87,10 @@ def redis_arguments(redis_prefix: str, kwargs: dict[str, Any]) -> dict[str, Any]
         raise ValueError(f"no lshrs index under redis_prefix {redis_prefix!r}")
     blob = storage.client.execute_command("GET", storage.keys.model, **{NEVER_DECODE: True})
     scheme = from_redis_config(config, blob or b"")
-    return {"dim": scheme.dim, "hasher": scheme, "storage": storage, **rest}
+    check_stored(scheme, config)
+    settings = query_settings(config)
+    settings.pop("nprobe", None)
+    return {"dim": scheme.dim, "hasher": scheme, "storage": storage, **settings, **rest}
 
 
 def load_faiss_lists(lsh: LSHRS, index: Any) -> None:

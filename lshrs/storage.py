@@ -148,7 +148,12 @@ class RedisStorage:
         self._attach_args = args
         return created
 
-    def _reattach(self) -> None:
+    def reattach(self) -> None:
+        """Write the configuration this client attached with again (after a clear).
+
+        Raises:
+            NoConfigError: if this client never attached.
+        """
         if self._attach_args is None:
             raise self._no_config()
         self._run("init", self._attach_args)
@@ -245,7 +250,7 @@ class RedisStorage:
                 return sum(int(added) for added in self._execute(pipe))
             except NoConfigError:
                 if attempt == 0:
-                    self._reattach()
+                    self.reattach()
                     continue
                 raise
         raise AssertionError("unreachable")

@@ -20,7 +20,7 @@ count changed while verify ran.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from redis.client import NEVER_DECODE
@@ -42,6 +42,8 @@ class VerifyReport:
         entries_missing_member: ids whose reverse entry names a bucket that lacks them.
         members_in_wrong_bucket: ids found in a bucket of a band whose reverse entry
             names another bucket of that band.
+        wrong_codes: ids whose stored codes differ from their vectors' (only with
+            ``LSHRS.verify(check_vectors=True)``).
         malformed_entries: reverse entries that are not a canonical id of their chunk
             with ``num_bands * sig_bytes`` bytes, as ``"r<chunk>/<field>"``.
         unknown_keys: keys under the index's prefix that lshrs did not write (never
@@ -63,6 +65,7 @@ class VerifyReport:
     members_without_entry: list[int] = field(default_factory=list)
     entries_missing_member: list[int] = field(default_factory=list)
     members_in_wrong_bucket: list[int] = field(default_factory=list)
+    wrong_codes: list[int] = field(default_factory=list)
     malformed_entries: list[str] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
     config_mismatch: list[str] = field(default_factory=list)
@@ -71,6 +74,10 @@ class VerifyReport:
     keys_examined: int = 0
     repaired: bool = False
     count_repaired: bool = False
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{item.name}={getattr(self, item.name)!r}" for item in fields(self))
+        return f"VerifyReport(ok={self.ok}, {shown})"
 
     @property
     def count_mismatch(self) -> bool:
@@ -84,6 +91,7 @@ class VerifyReport:
             self.members_without_entry
             or self.entries_missing_member
             or self.members_in_wrong_bucket
+            or self.wrong_codes
             or self.malformed_entries
             or self.unknown_keys
             or self.config_mismatch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import struct
 from typing import Any
 
 import numpy as np
@@ -45,3 +46,15 @@ def labels_to_bytes(labels: npt.NDArray[np.integer], width: int) -> npt.NDArray[
 def digest(blob: bytes) -> str:
     """First 16 hex digits of the SHA-256 of a model blob: part of a fingerprint."""
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def unpack_header(blob: bytes, header: struct.Struct, magic: bytes, what: str) -> tuple[Any, ...]:
+    """The fields after the 8-byte ``magic`` of a model blob's ``header``.
+
+    Raises:
+        ValueError: if the blob is shorter than the header or does not start with
+            ``magic`` (``what`` names the model in the message).
+    """
+    if len(blob) < header.size or blob[:8] != magic:
+        raise ValueError(f"not an lshrs {what} model blob (magic {magic.decode()} expected)")
+    return tuple(header.unpack_from(blob)[1:])

@@ -248,8 +248,12 @@ class LSHHasher:
         subsets, subsets_t = _flip_subsets(width)
         scores = nearest @ subsets_t
         take = min(extra_probes, scores.size)
-        chosen = np.argpartition(scores, take - 1, axis=None)[:take]
-        chosen = chosen[np.argsort(scores.ravel()[chosen], kind="stable")]
+        # The lowest scores; equal scores in band order, then subset order, so every
+        # client probes the same buckets in the same order (docs/computing-codes.md).
+        flat = scores.ravel()
+        cut = np.partition(flat, take - 1)[take - 1]
+        chosen = np.flatnonzero(flat <= cut)
+        chosen = chosen[np.lexsort((chosen, flat[chosen]))][:take]
         band_of, subset_of = np.divmod(chosen, scores.shape[1])
 
         flips = np.zeros((take, self.rows_per_band), dtype=bool)

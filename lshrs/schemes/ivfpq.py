@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.schemes.base import describe
-from lshrs.schemes.codec import METRICS, digest
-from lshrs.schemes.pq import CODEWORDS, ProductQuantizer
+from lshrs.schemes.codec import METRICS, digest, unpack_header
+from lshrs.schemes.pq import CODEWORDS, ProductQuantizer, adc_sums
 from lshrs.schemes.training import (
     ProgressFn,
     check_count,
@@ -264,9 +264,9 @@ class IVFPQ:
         Raises:
             ValueError: if the blob is not an IVF-PQ model of a consistent size.
         """
-        if len(blob) < BLOB_HEADER.size or blob[:8] != BLOB_MAGIC:
-            raise ValueError("not an lshrs IVF-PQ model blob (magic LSHRSPQ1 expected)")
-        _, dim, nlist, m, nbits, metric, normalize = BLOB_HEADER.unpack_from(blob)
+        dim, nlist, m, nbits, metric, normalize = unpack_header(
+            blob, BLOB_HEADER, BLOB_MAGIC, "IVF-PQ"
+        )
         body = np.frombuffer(blob, dtype="<f4", offset=BLOB_HEADER.size)
         if nbits != 8 or metric >= len(METRICS) or m < 1 or dim % m:
             raise ValueError("IVF-PQ model blob has a bad header")
@@ -374,32 +374,15 @@ class IVFPQ:
         owner = np.repeat(np.arange(len(blobs)), sizes // self.record_bytes)
         if self.metric == "ip":
             table = self.pq.inner_product_table(query).ravel()
-            scores = _lookup(table, codes, 0) + (self.centroids[lists] @ query)[owner]
+            scores = adc_sums(table, codes, 0) + (self.centroids[lists] @ query)[owner]
         else:
             residuals = query - self.centroids[lists]
             tables = self.pq.distance_tables(residuals).ravel()
             base = owner * (self.code_bytes * CODEWORDS)
-            distances = _lookup(tables, codes, base)
+            distances = adc_sums(tables, codes, base)
             distances += np.einsum("ij,ij->i", residuals, residuals)[owner]
             scores = -distances
         return ids, scores.astype(np.float32, copy=False)
-
-
-def _lookup(
-    table: npt.NDArray[np.float32],
-    codes: npt.NDArray[np.uint8],
-    base: npt.NDArray[np.int64] | int,
-) -> npt.NDArray[np.float32]:
-    """Sum over each row of ``codes`` of ``table[base + j * 256 + code_j]``: the
-    asymmetric distance computation, as one gather and one row sum (indices as narrow
-    as the table allows, which measured faster than one intp gather)."""
-    width = np.uint16 if table.size <= 1 << 16 else np.uint32
-    index = codes.astype(width)
-    index += (np.arange(codes.shape[1]) * CODEWORDS).astype(width)
-    if not isinstance(base, int):
-        index += base.astype(width)[:, None]
-    summed: npt.NDArray[np.float32] = table.take(index).sum(axis=1, dtype=np.float32)
-    return summed
 
 
 def default_code_bytes(dim: int) -> int:

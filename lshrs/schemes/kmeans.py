@@ -22,6 +22,7 @@ from lshrs.schemes.codec import (
     digest,
     label_width,
     labels_to_bytes,
+    unpack_header,
 )
 from lshrs.schemes.training import (
     POINTS_PER_CENTROID,
@@ -246,8 +247,8 @@ class KMeansHasher:
 
     @classmethod
     def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> KMeansHasher:
-        """The hasher an index's model blob holds (``nprobe`` 1; set it after)."""
-        return cls.from_blob(blob)
+        """The hasher an index's model blob holds, with the ``nprobe`` its ``cfg`` stores."""
+        return cls.from_blob(blob, nprobe=int(cfg.get("nprobe", 1)))
 
     @classmethod
     def from_blob(cls, blob: bytes, nprobe: int = 1) -> KMeansHasher:
@@ -256,9 +257,7 @@ class KMeansHasher:
         Raises:
             ValueError: if the blob is not a k-means model of a consistent size.
         """
-        if len(blob) < BLOB_HEADER.size or blob[:8] != BLOB_MAGIC:
-            raise ValueError("not an lshrs k-means model blob (magic LSHRSKM1 expected)")
-        _, bands, nlist, dim, metric = BLOB_HEADER.unpack_from(blob)
+        bands, nlist, dim, metric = unpack_header(blob, BLOB_HEADER, BLOB_MAGIC, "k-means")
         body = blob[BLOB_HEADER.size :]
         if len(body) != 4 * bands * nlist * dim or metric >= len(METRICS):
             raise ValueError("k-means model blob is truncated or has a bad header")

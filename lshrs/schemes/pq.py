@@ -149,3 +149,20 @@ class ProductQuantizer:
         products = np.matmul(parts, self.codebooks.transpose(0, 2, 1))
         tables: npt.NDArray[np.float32] = self._norms[:, None, :] - 2.0 * products
         return np.ascontiguousarray(tables.transpose(1, 0, 2))
+
+
+def adc_sums(
+    table: npt.NDArray[np.float32],
+    codes: npt.NDArray[np.uint8],
+    base: npt.NDArray[np.int64] | int,
+) -> npt.NDArray[np.float32]:
+    """Sum over each row of ``codes`` of ``table[base + j * 256 + code_j]``: the
+    asymmetric distance computation, as one gather and one row sum (indices as narrow
+    as the table allows, which measured faster than one intp gather)."""
+    width = np.uint16 if table.size <= 1 << 16 else np.uint32
+    index = codes.astype(width)
+    index += (np.arange(codes.shape[1]) * CODEWORDS).astype(width)
+    if not isinstance(base, int):
+        index += base.astype(width)[:, None]
+    summed: npt.NDArray[np.float32] = table.take(index).sum(axis=1, dtype=np.float32)
+    return summed

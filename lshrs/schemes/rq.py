@@ -18,7 +18,13 @@ import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
 from lshrs.schemes.base import describe
-from lshrs.schemes.codec import array_from_text, array_to_text, digest, labels_to_bytes
+from lshrs.schemes.codec import (
+    array_from_text,
+    array_to_text,
+    digest,
+    labels_to_bytes,
+    unpack_header,
+)
 from lshrs.schemes.training import (
     POINTS_PER_CENTROID,
     ProgressFn,
@@ -195,9 +201,7 @@ class RQHasher:
         Raises:
             ValueError: if the blob is not an RQ model of a consistent size.
         """
-        if len(blob) < BLOB_HEADER.size or blob[:8] != BLOB_MAGIC:
-            raise ValueError("not an lshrs RQ model blob (magic LSHRSRQ1 expected)")
-        _, levels, dim, depth = BLOB_HEADER.unpack_from(blob)
+        levels, dim, depth = unpack_header(blob, BLOB_HEADER, BLOB_MAGIC, "RQ")
         offset = BLOB_HEADER.size + 4 * levels
         sizes = np.frombuffer(blob[BLOB_HEADER.size : offset], dtype="<u4").tolist()
         if len(sizes) != levels or len(blob) != offset + 4 * dim * sum(sizes):

@@ -26,10 +26,9 @@ const CLEAR_SCAN_COUNT = 1000;
  * @typedef {object} AttachOptions
  * @property {string} [luaDir] the repository's lua/ directory (default: ../../lua from this package)
  * @property {number} [extraProbes] bucket schemes: buckets read beyond the scheme's own
- *   (LSHRS extra_probes; not stored in Redis, so give the value the Python side uses;
- *   corpus_config's hyperplanes use 3 * num_bands). Default 0.
- * @property {number} [nprobe] k-means: lists per band (not stored in Redis; default 1);
- *   IVF-PQ: lists per query (default: cfg's nprobe)
+ *   (default: cfg's extra_probes, the index's query setting)
+ * @property {number} [nprobe] k-means: lists per band; IVF-PQ: lists per query
+ *   (default: cfg's nprobe)
  */
 
 /**
@@ -49,15 +48,45 @@ export async function attach(redis, prefix, options = {}) {
   if (!cfg.fingerprint) throw new LshrsError('NO_CONFIG', `no lshrs index under prefix ${JSON.stringify(prefix)}`);
   const scripts = new Scripts(redis, options.luaDir ?? DEFAULT_LUA_DIR);
   const model = blob ?? Buffer.alloc(0);
+  /** @type {BucketIndex | IvfPqIndex} */
+  let index;
   switch (cfg.scheme) {
     case 'hyperplane':
-      return new BucketIndex(scripts, root, cfg, new Hyperplane(cfg, model), options);
+      index = new BucketIndex(scripts, root, cfg, new Hyperplane(cfg, model), options);
+      break;
     case 'kmeans':
-      return new BucketIndex(scripts, root, cfg, new KMeans(cfg, model), options);
+      index = new BucketIndex(scripts, root, cfg, new KMeans(cfg, model), options);
+      break;
     case 'ivfpq':
-      return new IvfPqIndex(scripts, root, cfg, new IvfPq(cfg, model), options);
+      index = new IvfPqIndex(scripts, root, cfg, new IvfPq(cfg, model), options);
+      break;
     default:
       throw new Error(`scheme ${JSON.stringify(cfg.scheme)} is not covered by this client (hyperplane, kmeans and ivfpq are)`);
+  }
+  selfCheck(index, cfg);
+  return index;
+}
+
+/**
+ * The attach step's self-check (docs/computing-codes.md): the codes this client computes
+ * for cfg's check_vector must be cfg's check_codes, or it would write wrong codes.
+ * @param {BucketIndex | IvfPqIndex} index @param {Record<string, string>} cfg
+ */
+function selfCheck(index, cfg) {
+  if (!cfg.check_codes) return;
+  const raw = Buffer.from(cfg.check_vector ?? '', 'base64');
+  const vector = Array.from({ length: raw.length / 4 }, (_, i) => raw.readFloatLE(4 * i));
+  let codes;
+  if (index instanceof IvfPqIndex) {
+    const { list, code } = index.encode(vector);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(list);
+    codes = Buffer.concat([head, Buffer.from(code)]).toString('hex');
+  } else {
+    codes = index.signatures(vector).toString('hex');
+  }
+  if (codes !== cfg.check_codes) {
+    throw new LshrsError('SELF_CHECK', `this client codes the check vector as ${codes}, the index stores ${cfg.check_codes}`);
   }
 }
 
@@ -128,8 +157,8 @@ export class BucketIndex extends BaseIndex {
   constructor(scripts, root, cfg, hasher, options) {
     super(scripts, root, cfg);
     this.hasher = hasher;
-    this.extraProbes = options.extraProbes ?? 0;
-    this.nprobe = options.nprobe ?? 1;
+    this.extraProbes = options.extraProbes ?? Number(cfg.extra_probes ?? 0);
+    this.nprobe = options.nprobe ?? Number(cfg.nprobe ?? 1);
     if (Number(cfg.num_bands) !== hasher.numBands || Number(cfg.sig_bytes) !== hasher.sigBytes) {
       throw new Error('cfg num_bands / sig_bytes disagree with the model');
     }

@@ -61,6 +61,17 @@ for (const scheme of ['hyperplane', 'kmeans', 'ivfpq']) {
       await index?.clear();
     });
 
+    test('attach refuses an index whose self-check this client fails', async () => {
+      const stored = await redis.hget(`{${prefix}}:cfg`, 'check_codes');
+      assert.ok(stored, 'the index stores a self-check');
+      await redis.hset(`{${prefix}}:cfg`, 'check_codes', 'ff'.repeat(stored.length / 2));
+      try {
+        await assert.rejects(attach(redis, prefix, built.settings), (e) => e instanceof LshrsError && e.code === 'SELF_CHECK');
+      } finally {
+        await redis.hset(`{${prefix}}:cfg`, 'check_codes', stored);
+      }
+    });
+
     test('attach reads the scheme, fingerprint and count Python wrote', async (t) => {
       t.diagnostic(`Python built ${built.count} vectors in ${built.build_seconds} s (${built.wall} ms with start-up): ${built.fingerprint}`);
       assert.equal(index.scheme, scheme);
