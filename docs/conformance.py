@@ -47,6 +47,7 @@ def _bucket_case(name: str, hasher: Any, extra_probes: int) -> dict[str, Any]:
         "model_base64": base64.b64encode(hasher.model_blob()).decode("ascii"),
         "extra_probes": extra_probes,
         "nprobe": getattr(hasher, "nprobe", None),
+        "beam": getattr(hasher, "beam", None),
         "vectors": vectors.tolist(),
         "signatures_hex": [row.tobytes().hex() for row in signatures],
         "probes_hex": [_hex(hasher.probe_codes(v, extra_probes)) for v in vectors],
@@ -54,8 +55,8 @@ def _bucket_case(name: str, hasher: Any, extra_probes: int) -> dict[str, Any]:
 
 
 def _ivfpq_case() -> dict[str, Any]:
-    from lshrs.ivfpq import IVFPQ
-    from lshrs.pq import ProductQuantizer
+    from lshrs.schemes import IVFPQ
+    from lshrs.schemes.pq import ProductQuantizer
 
     rng = np.random.default_rng(11)
     centroids = rng.standard_normal((4, DIM)).astype(np.float32)
@@ -87,19 +88,22 @@ def _ivfpq_case() -> dict[str, Any]:
 
 
 def render() -> dict[str, Any]:
-    from lshrs.hashing import LSHHasher
-    from lshrs.ivf import KMeansHasher
+    from lshrs.schemes import KMeansHasher, LSHHasher, RQHasher
 
     centre = np.linspace(-0.2, 0.3, DIM).astype(np.float32)
     rng = np.random.default_rng(3)
     centroids = rng.standard_normal((2, 4, DIM)).astype(np.float32)
     centroids /= np.linalg.norm(centroids, axis=2, keepdims=True)
+    books = (rng.standard_normal((3, 4, DIM)) * np.array([0.5, 0.25, 0.1])[:, None, None]).astype(
+        np.float32
+    )
     return {
         "about": "lshrs conformance vectors: see docs/computing-codes.md",
         "cases": [
             _bucket_case("hyperplane", LSHHasher(2, 3, DIM, seed=5), 3),
             _bucket_case("hyperplane-centred", LSHHasher(2, 3, DIM, seed=5, center=centre), 3),
             _bucket_case("kmeans", KMeansHasher(centroids, nprobe=2), 1),
+            _bucket_case("rq", RQHasher(list(books), depth=2, beam=2), 1),
             _ivfpq_case(),
         ],
     }

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from lshrs.schemes import IVFPQ, Scheme
 
-QUERY_SETTINGS = ("nprobe", "extra_probes", "rerank_candidates")
+QUERY_SETTINGS = ("nprobe", "beam", "extra_probes", "rerank_candidates")
 CHECK_SEED = 20261201
 
 
@@ -48,9 +48,10 @@ def description(scheme: Scheme, extra_probes: int, rerank_candidates: int) -> di
         "extra_probes": extra_probes,
         "rerank_candidates": rerank_candidates,
     }
-    nprobe = getattr(scheme, "nprobe", None)
-    if nprobe is not None:
-        settings["nprobe"] = nprobe
+    for name in ("nprobe", "beam"):
+        value = getattr(scheme, name, None)
+        if value is not None:
+            settings[name] = value
     return {
         **scheme.config_fields(),
         **{name: str(value) for name, value in settings.items()},

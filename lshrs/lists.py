@@ -23,7 +23,7 @@ from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport
 
-RECORDS_PER_CALL = 500
+RECORDS_PER_CALL = 250
 """Records one insert call writes at most: a call holds Redis a few milliseconds
 (worst PING latency per call in docs/benchmarks.md)."""
 IDS_PER_DELETE = 500
@@ -113,17 +113,21 @@ class ListIndex:
         return ids, calls
 
     def insert(self, calls: list[list[Any]]) -> int:
-        """Send insert calls (from :meth:`insert_calls`) in one pipeline; returns new ids.
+        """Send insert calls (from :meth:`insert_calls`) one after another; returns how
+        many ids were new. One at a time because Redis runs the calls of one read back
+        to back: pipelined, two calls would hold it twice as long.
 
         If the index was cleared meanwhile, its configuration is written again first.
         """
         fingerprint = self.model.fingerprint
-        batch = [("ivf_insert", [fingerprint, *args]) for args in calls]
-        try:
-            return sum(int(added) for added in self._many(batch))
-        except NoConfigError:
-            self.storage.reattach()
-            return sum(int(added) for added in self._many(batch))
+        added = 0
+        for args in calls:
+            try:
+                added += int(self._call("ivf_insert", [fingerprint, *args]))
+            except NoConfigError:
+                self.storage.reattach()
+                added += int(self._call("ivf_insert", [fingerprint, *args]))
+        return added
 
     def compact(self) -> None:
         """Shrink the lists written since the last compaction to their live records

@@ -90,6 +90,7 @@ def redis_arguments(redis_prefix: str, kwargs: dict[str, Any]) -> dict[str, Any]
     check_stored(scheme, config)
     settings = query_settings(config)
     settings.pop("nprobe", None)
+    settings.pop("beam", None)
     return {"dim": scheme.dim, "hasher": scheme, "storage": storage, **settings, **rest}
 
 

@@ -71,3 +71,18 @@ def describe(scheme: str, dim: int, **settings: object) -> tuple[str, dict[str, 
     named = " ".join(f"{name}={value}" for name, value in settings.items())
     fields = {"format_version": str(FORMAT_VERSION), "scheme": scheme, "dim": str(dim)}
     return f"lshrs/{FORMAT_VERSION} {scheme} dim={dim} {named}", fields
+
+
+def lowest(values: npt.NDArray[np.floating], count: int) -> npt.NDArray[np.intp]:
+    """Flat positions of the ``count`` lowest values, lowest first; equal values in
+    position order. Every client ranks probes this way (docs/computing-codes.md).
+
+    Example:
+        >>> lowest(np.array([[0.5, 0.1], [0.1, 0.9]]), 3)
+        array([1, 2, 0])
+    """
+    flat = values.ravel()
+    cut = np.partition(flat, count - 1)[count - 1]
+    chosen = np.flatnonzero(flat <= cut)
+    ranked: npt.NDArray[np.intp] = chosen[np.lexsort((chosen, flat[chosen]))][:count]
+    return ranked

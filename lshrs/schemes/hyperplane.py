@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
-from lshrs.schemes.base import describe
+from lshrs.schemes.base import describe, lowest
 
 MAX_PROBE_BITS = 10
 """Multi-probe flips subsets of at most this many least-confident bits per band."""
@@ -248,12 +248,7 @@ class LSHHasher:
         subsets, subsets_t = _flip_subsets(width)
         scores = nearest @ subsets_t
         take = min(extra_probes, scores.size)
-        # The lowest scores; equal scores in band order, then subset order, so every
-        # client probes the same buckets in the same order (docs/computing-codes.md).
-        flat = scores.ravel()
-        cut = np.partition(flat, take - 1)[take - 1]
-        chosen = np.flatnonzero(flat <= cut)
-        chosen = chosen[np.lexsort((chosen, flat[chosen]))][:take]
+        chosen = lowest(scores, take)  # equal scores: band order, then subset order
         band_of, subset_of = np.divmod(chosen, scores.shape[1])
 
         flips = np.zeros((take, self.rows_per_band), dtype=bool)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
-from lshrs.schemes.base import describe
+from lshrs.schemes.base import describe, lowest
 from lshrs.schemes.codec import (
     array_from_text,
     array_to_text,
@@ -191,8 +191,8 @@ class RQHasher:
 
     @classmethod
     def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> RQHasher:
-        """The hasher an index's model blob holds (``beam`` 1; set it after)."""
-        return cls.from_blob(blob)
+        """The hasher an index's model blob holds, with the ``beam`` its ``cfg`` stores."""
+        return cls.from_blob(blob, beam=int(cfg.get("beam", 1)))
 
     @classmethod
     def from_blob(cls, blob: bytes, beam: int = 1) -> RQHasher:
@@ -275,8 +275,7 @@ class RQHasher:
             squared = np.einsum("ij,ij->i", residuals, residuals)[:, None]
             distances = squared - 2.0 * (residuals @ book.T - self._half_norms[level])
             keep = min(width, distances.size)
-            flat = np.argpartition(distances, keep - 1, axis=None)[:keep]
-            flat = flat[np.argsort(distances.ravel()[flat], kind="stable")]
+            flat = lowest(distances, keep)  # equal ones: kept prefix, then codeword order
             parent, child = np.divmod(flat, book.shape[0])
             prefixes = np.column_stack([prefixes[parent], child])
             residuals = residuals[parent] - book[child]

@@ -5,10 +5,10 @@
 //   await index.insert([7, 8], [v7, v8]);    // through the insert / ivf_insert scripts
 //   await index.delete([7]);
 
-import { Hyperplane, IvfPq, KMeans } from './schemes.js';
+import { Hyperplane, IvfPq, KMeans, RQ } from './schemes.js';
 import { DEFAULT_LUA_DIR, LshrsError, Scripts, scriptSource } from './scripts.js';
 
-export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, LshrsError, Scripts, scriptSource };
+export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, LshrsError, RQ, Scripts, scriptSource };
 
 /** @typedef {import('./schemes.js').Vector} Vector */
 /** @typedef {number | bigint | string} Id an integer in [0, 2^53 - 1] */
@@ -16,7 +16,7 @@ export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, LshrsError, Scripts, script
 const MAX_ID = 2n ** 53n - 1n;
 const INSERT_IDS_PER_CALL = 1000;
 const DELETE_IDS_PER_CALL = 5000;
-const IVF_RECORDS_PER_CALL = 500;
+const IVF_RECORDS_PER_CALL = 250;
 const IVF_IDS_PER_DELETE = 500;
 const COMPACT_BYTES_PER_CALL = 1 << 20;
 const COMPACT_LISTS_PER_CALL = 4096;
@@ -29,6 +29,7 @@ const CLEAR_SCAN_COUNT = 1000;
  *   (default: cfg's extra_probes, the index's query setting)
  * @property {number} [nprobe] k-means: lists per band; IVF-PQ: lists per query
  *   (default: cfg's nprobe)
+ * @property {number} [beam] RQ: prefixes a query reads (default: cfg's beam)
  */
 
 /**
@@ -57,11 +58,14 @@ export async function attach(redis, prefix, options = {}) {
     case 'kmeans':
       index = new BucketIndex(scripts, root, cfg, new KMeans(cfg, model), options);
       break;
+    case 'rq':
+      index = new BucketIndex(scripts, root, cfg, new RQ(cfg, model), options);
+      break;
     case 'ivfpq':
       index = new IvfPqIndex(scripts, root, cfg, new IvfPq(cfg, model), options);
       break;
     default:
-      throw new Error(`scheme ${JSON.stringify(cfg.scheme)} is not covered by this client (hyperplane, kmeans and ivfpq are)`);
+      throw new Error(`scheme ${JSON.stringify(cfg.scheme)} is not an lshrs scheme this client knows (hyperplane, kmeans, rq, ivfpq)`);
   }
   selfCheck(index, cfg);
   return index;
@@ -152,13 +156,14 @@ class BaseIndex {
 export class BucketIndex extends BaseIndex {
   /**
    * @param {Scripts} scripts @param {string} root @param {Record<string, string>} cfg
-   * @param {Hyperplane | KMeans} hasher @param {AttachOptions} options
+   * @param {Hyperplane | KMeans | RQ} hasher @param {AttachOptions} options
    */
   constructor(scripts, root, cfg, hasher, options) {
     super(scripts, root, cfg);
     this.hasher = hasher;
     this.extraProbes = options.extraProbes ?? Number(cfg.extra_probes ?? 0);
     this.nprobe = options.nprobe ?? Number(cfg.nprobe ?? 1);
+    this.beam = options.beam ?? Number(cfg.beam ?? 1);
     if (Number(cfg.num_bands) !== hasher.numBands || Number(cfg.sig_bytes) !== hasher.sigBytes) {
       throw new Error('cfg num_bands / sig_bytes disagree with the model');
     }
@@ -172,7 +177,9 @@ export class BucketIndex extends BaseIndex {
   /** @param {Vector} vector @returns {Buffer[]} the bucket codes a query reads, in Python's order */
   probes(vector) {
     const x = asVector(vector, this.dim);
-    return this.hasher instanceof KMeans ? this.hasher.probes(x, this.nprobe, this.extraProbes) : this.hasher.probes(x, this.extraProbes);
+    if (this.hasher instanceof KMeans) return this.hasher.probes(x, this.nprobe, this.extraProbes);
+    if (this.hasher instanceof RQ) return this.hasher.probes(x, this.beam, this.extraProbes);
+    return this.hasher.probes(x, this.extraProbes);
   }
 
   /**
@@ -276,8 +283,9 @@ export class IvfPqIndex extends BaseIndex {
   }
 
   /**
-   * Insert (or move) ids: records (int64-le id, then code) grouped by list, at most 500
-   * per ivf_insert call; then ivf_compact on the lists written.
+   * Insert (or move) ids: records (int64-le id, then code) grouped by list, at most 250
+   * per ivf_insert call, one call at a time (Redis runs the calls of one read back to
+   * back); then ivf_compact on the lists written.
    * @param {Id[]} ids @param {Vector[]} vectors @returns {Promise<number>} how many ids were new
    */
   async insert(ids, vectors) {
@@ -304,9 +312,10 @@ export class IvfPqIndex extends BaseIndex {
       }
     }
     calls.push(args);
-    const added = await Promise.all(calls.map((pairs) => this.call('ivf_insert', [this.fingerprint, ...pairs])));
+    let added = 0;
+    for (const pairs of calls) added += Number(await this.call('ivf_insert', [this.fingerprint, ...pairs]));
     await this.compact([...byList.keys()]);
-    return added.reduce((sum, n) => sum + Number(n), 0);
+    return added;
   }
 
   /** Rewrite lists as exactly their live records (appends leave spare capacity). @param {number[]} lists */
@@ -332,9 +341,10 @@ export class IvfPqIndex extends BaseIndex {
 
   /** @param {Id[]} ids @returns {Promise<number>} how many were indexed (and are now removed) */
   async delete(ids) {
-    const removed = await Promise.all(
-      chunks(idText(ids), IVF_IDS_PER_DELETE).map((batch) => this.call('ivf_delete', [this.fingerprint, ...batch])),
-    );
-    return removed.reduce((sum, n) => sum + Number(n), 0);
+    let removed = 0;
+    for (const batch of chunks(idText(ids), IVF_IDS_PER_DELETE)) {
+      removed += Number(await this.call('ivf_delete', [this.fingerprint, ...batch]));
+    }
+    return removed;
   }
 }

@@ -238,6 +238,94 @@ export class KMeans {
   }
 }
 
+/** Residual quantization (lshrs RQHasher): blob LSHRSRQ1; one band, a code prefix. */
+export class RQ {
+  /**
+   * @param {Record<string, string>} cfg
+   * @param {Buffer} blob "LSHRSRQ1", uint32-le levels, dim, depth, then one uint32-le size
+   *   per level, then each level's float32-le codebook (size, dim), level 0 first
+   */
+  constructor(cfg, blob) {
+    if (blob.length < 20 || blob.toString('latin1', 0, 8) !== 'LSHRSRQ1') throw new Error('not an LSHRSRQ1 model');
+    const [levels, dim, depth] = [8, 12, 16].map((at) => blob.readUInt32LE(at));
+    const sizes = Array.from({ length: levels }, (_, l) => blob.readUInt32LE(20 + 4 * l));
+    let offset = 20 + 4 * levels;
+    if (blob.length !== offset + 4 * dim * sizes.reduce((a, b) => a + b, 0)) throw new Error('LSHRSRQ1 model is truncated');
+    if (cfg.model_sha256_16 !== digest16(blob)) throw new Error('RQ model does not match model_sha256_16 in cfg');
+    Object.assign(this, { dim, depth, numBands: 1, sigBytes: 2 * depth });
+    /** @type {number} */ this.dim; /** @type {number} */ this.depth; /** @type {number} */ this.numBands; /** @type {number} */ this.sigBytes;
+    this.books = sizes.map((size) => {
+      const book = floats(blob, offset, size * dim);
+      offset += 4 * size * dim;
+      const halfNorms = Float64Array.from({ length: size }, (_, c) => 0.5 * dot(book, c * dim, book, c * dim, dim));
+      return { size, book, halfNorms };
+    });
+  }
+
+  /** Scores of a residual against a level's codewords, higher is nearer: r . c - |c|^2 / 2. */
+  #scores(/** @type {Float64Array} */ r, /** @type {number} */ level) {
+    const { size, book, halfNorms } = this.books[level];
+    return Float64Array.from({ length: size }, (_, c) => dot(r, 0, book, c * this.dim, this.dim) - halfNorms[c]);
+  }
+
+  /** @param {Float64Array} r @param {number} level @param {number} c @returns {Float64Array} r minus codeword c */
+  #minus(r, level, c) {
+    const { book } = this.books[level];
+    return Float64Array.from(r, (v, i) => v - book[c * this.dim + i]);
+  }
+
+  /** @param {number[]} prefix @returns {Buffer} the prefix as big-endian uint16s */
+  #bytes(prefix) {
+    return Buffer.concat(prefix.map((label) => labelBytes(label, 2)));
+  }
+
+  /** Greedy code of a vector: at each level the nearest codeword to the residual. @param {Vector} x @returns {number[]} */
+  code(x) {
+    let r = unit(x);
+    return this.books.map((_, level) => {
+      const c = topPositions(this.#scores(r, level), 1)[0];
+      r = this.#minus(r, level, c);
+      return c;
+    });
+  }
+
+  /** @param {Vector} x @returns {Buffer} the signature: the first `depth` levels of its code */
+  signatures(x) {
+    return this.#bytes(this.code(x).slice(0, this.depth));
+  }
+
+  /**
+   * Bucket codes a query reads (RQHasher.probe_codes): a beam search keeping, at each of
+   * the `depth` levels, the `beam + extraProbes` extensions with the smallest residual
+   * (ties: kept prefix order, then codeword); the query's own prefix first, then the
+   * beam's prefixes in order, each once.
+   * @param {Vector} x @param {number} beam @param {number} [extraProbes] @returns {Buffer[]}
+   */
+  probes(x, beam, extraProbes = 0) {
+    const width = beam + Math.max(0, extraProbes);
+    const own = this.code(x).slice(0, this.depth);
+    /** @type {{prefix: number[], r: Float64Array}[]} */
+    let kept = [{ prefix: [], r: unit(x) }];
+    for (let level = 0; level < this.depth; level++) {
+      const { size } = this.books[level];
+      const candidates = kept.flatMap(({ r }, parent) => {
+        const squared = dot(r, 0, r, 0, this.dim);
+        return Array.from(this.#scores(r, level), (score, c) => ({ parent, c, distance: squared - 2 * score, at: parent * size + c }));
+      });
+      candidates.sort((a, b) => a.distance - b.distance || a.at - b.at);
+      kept = candidates.slice(0, width).map(({ parent, c }) => ({
+        prefix: [...kept[parent].prefix, c],
+        r: this.#minus(kept[parent].r, level, c),
+      }));
+    }
+    const seen = new Set();
+    return [own, ...kept.map((k) => k.prefix)]
+      .filter((prefix) => !seen.has(prefix.join()) && seen.add(prefix.join()))
+      .slice(0, width)
+      .map((prefix) => bucketCode(0, this.#bytes(prefix)));
+  }
+}
+
 /** IVF-PQ (lshrs.ivfpq.IVFPQ): blob LSHRSPQ1. */
 export class IvfPq {
   /**

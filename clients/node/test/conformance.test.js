@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { Hyperplane, IvfPq, KMeans } from '../src/index.js';
+import { Hyperplane, IvfPq, KMeans, RQ } from '../src/index.js';
 
 const fixture = JSON.parse(readFileSync(new URL('../../../docs/conformance.json', import.meta.url), 'utf8'));
 const hex = (buffers) => buffers.map((b) => b.toString('hex'));
@@ -27,10 +27,14 @@ for (const c of fixture.cases) {
       ids.forEach((id, i) => assert.ok(Math.abs(scores[i] - c.scores[String(id)]) < 1e-4, `score of ${id}`));
       return;
     }
-    const hasher = c.name === 'kmeans' ? new KMeans(c.cfg, model) : new Hyperplane(c.cfg, model);
+    const hasher = { kmeans: KMeans, rq: RQ }[c.name] ?? Hyperplane;
+    const scheme = new hasher(c.cfg, model);
     c.vectors.forEach((vector, i) => {
-      assert.equal(hasher.signatures(vector).toString('hex'), c.signatures_hex[i], `signatures of vector ${i}`);
-      const probes = hasher instanceof KMeans ? hasher.probes(vector, c.nprobe, c.extra_probes) : hasher.probes(vector, c.extra_probes);
+      assert.equal(scheme.signatures(vector).toString('hex'), c.signatures_hex[i], `signatures of vector ${i}`);
+      const probes =
+        scheme instanceof KMeans ? scheme.probes(vector, c.nprobe, c.extra_probes)
+        : scheme instanceof RQ ? scheme.probes(vector, c.beam, c.extra_probes)
+        : scheme.probes(vector, c.extra_probes);
       assert.deepEqual(hex(probes), c.probes_hex[i], `probes of vector ${i}`);
     });
   });

@@ -38,7 +38,7 @@ const perturb = (vector, seed) => vector.map((v, i) => v + 0.003 * Math.sin(7.1 
 
 const hex = (/** @type {Buffer|number} */ code) => (typeof code === 'number' ? code : code.toString('hex'));
 
-for (const scheme of ['hyperplane', 'kmeans', 'ivfpq']) {
+for (const scheme of ['hyperplane', 'kmeans', 'rq', 'ivfpq']) {
   describe(scheme, () => {
     const prefix = `lshrs-node-test:${scheme}:${process.pid}`;
     const model = () => join(tmp, `${scheme}.lsh`);
@@ -53,7 +53,7 @@ for (const scheme of ['hyperplane', 'kmeans', 'ivfpq']) {
       const started = performance.now();
       built = await python('build', { scheme, redis: server.url, prefix, queries: QUERIES, model: model() });
       built.wall = Math.round(performance.now() - started);
-      index = await attach(redis, prefix, built.settings);
+      index = await attach(redis, prefix); // query settings from cfg: the index describes itself
       queries = built.queries.map(floats);
     });
 
@@ -66,7 +66,7 @@ for (const scheme of ['hyperplane', 'kmeans', 'ivfpq']) {
       assert.ok(stored, 'the index stores a self-check');
       await redis.hset(`{${prefix}}:cfg`, 'check_codes', 'ff'.repeat(stored.length / 2));
       try {
-        await assert.rejects(attach(redis, prefix, built.settings), (e) => e instanceof LshrsError && e.code === 'SELF_CHECK');
+        await assert.rejects(attach(redis, prefix), (e) => e instanceof LshrsError && e.code === 'SELF_CHECK');
       } finally {
         await redis.hset(`{${prefix}}:cfg`, 'check_codes', stored);
       }

@@ -1,7 +1,7 @@
 """Test helper for the Node client: builds lshrs indexes with Python and checks what
 Node wrote. Run from the Node tests with the Python that has lshrs (LSHRS_PYTHON).
 
-    build_index.py build --scheme hyperplane|kmeans|ivfpq --redis URL --prefix P
+    build_index.py build --scheme hyperplane|kmeans|rq|ivfpq --redis URL --prefix P
                          --queries N --model model.lsh --out build.json
     build_index.py check --redis URL --prefix P --model model.lsh
                          --input node.json --out check.json
@@ -34,9 +34,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from lshrs import LSHRS, corpus_config
-from lshrs.ivf import KMeansHasher
-from lshrs.ivfpq import IVFPQ
 from lshrs.protocol import SCRIPT_NAMES, script_source
+from lshrs.schemes import IVFPQ, KMeansHasher, RQHasher
 
 REPO = Path(__file__).resolve().parents[4]
 DIM = 384
@@ -68,6 +67,9 @@ def build(args: argparse.Namespace) -> dict:
     elif args.scheme == "kmeans":
         hasher = KMeansHasher.fit(vectors, nlist=64, num_bands=3, nprobe=3, seed=0)
         kwargs = {"hasher": hasher, "extra_probes": 4}
+    elif args.scheme == "rq":
+        hasher = RQHasher.fit(vectors, codebook_sizes=(32, 16, 16), depth=2, beam=4, seed=0)
+        kwargs = {"hasher": hasher, "extra_probes": 2}
     elif args.scheme == "ivfpq":
         kwargs = corpus_config(len(ids), sample=vectors).index_kwargs(vectors)
     else:
