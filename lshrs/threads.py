@@ -3,7 +3,7 @@
 A query multiplies one vector by a few matrices (centroids, codebooks, the rerank
 candidates): microseconds of work. A multi-threaded BLAS (OpenBLAS's default) wakes its
 pool for each product, and when the cores are busy, as they are beside a Redis server,
-that wake-up costs milliseconds (measured in docs/benchmarks.md). Queries therefore run
+that wake-up costs milliseconds. Queries therefore run
 their products on the calling thread.
 """
 
