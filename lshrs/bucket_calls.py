@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lshrs.similarity import best
+
 MIN_GROUP_SIZE = 2
 """Average ids per bucket in one insert call from which grouping them pays."""
 
@@ -101,13 +103,5 @@ def count_collisions(
         (3, array([5, 7]), array([2, 2]))
     """
     ids, counts = np.unique(np.fromstring(members, dtype=np.int64, sep=" "), return_counts=True)
-    total = ids.size
-    if limit <= 0:
-        return total, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    if limit < total:
-        # Keep every id whose count reaches the limit-th best, then order those.
-        threshold = np.partition(counts, total - limit)[total - limit]
-        keep = counts >= threshold
-        ids, counts = ids[keep], counts[keep]
-    order = np.lexsort((ids, -counts))[:limit]
-    return total, ids[order], counts[order].astype(np.int64)
+    order = best(counts, ids, limit)
+    return ids.size, ids[order], counts[order].astype(np.int64)

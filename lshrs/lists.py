@@ -1,10 +1,11 @@
 """Inverted lists in Redis: writes, reads and checks of an IVF-PQ index.
 
 Each list is one Redis STRING of fixed-size records (id, then code), written and
-read by the ``ivf_*`` scripts of ``lua/`` (documented in ``docs/lua-protocol.md``).
-A batch is encoded in numpy, grouped by list, and sent as pipelined script calls
-that each append at most :data:`RECORDS_PER_CALL` records, so no call holds Redis
-long. A query is one call that returns the probed lists' records.
+read by the ``ivf_*`` scripts of ``lua/`` (documented in
+``docs/lua-protocol-ivfpq.md``). A batch is encoded in numpy, grouped by list, and
+written by script calls of bounded size sent one at a time: Redis runs the calls that
+arrive in one read back to back, so pipelined writes would hold it together. A query
+is one call that returns the probed lists' records.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy.typing as npt
 from lshrs.describe import expected_configuration
 from lshrs.protocol import NoConfigError
 from lshrs.schemes.ivfpq import IVFPQ
+from lshrs.similarity import best
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport
 
@@ -30,8 +32,12 @@ IDS_PER_DELETE = 500
 """Ids one delete call removes at most (each costs about ten Redis commands)."""
 COMPACT_BYTES_PER_CALL = 1 << 20
 """Bytes of records one compaction call rewrites, about (bounded time per call)."""
-VERIFY_PER_CALL = 4
-"""Lists or reverse-index hashes one verify call checks."""
+VERIFY_RECORDS_PER_CALL = 1000
+"""Records of the lists one verify call checks, about (a list is never split)."""
+VERIFY_CHUNKS_PER_CALL = 4
+"""Reverse-index hashes (128 entries at most each) one verify call checks."""
+MAX_LISTS_PER_CALL = 1024
+"""Lists one compact or verify call names at most (the scripts accept 1,024)."""
 _LIST_KEY = re.compile(rb"l(\d+)")
 _CHUNK_KEY = re.compile(rb"r(\d+)")
 _STORE_KEY = re.compile(rb"v\d+")
@@ -133,22 +139,10 @@ class ListIndex:
         """Shrink the lists written since the last compaction to their live records
         (``lua/ivf_compact.lua``): appends leave up to as much spare capacity as data."""
         touched, self._touched = sorted(self._touched), set()
-        if not touched:
-            return
-        sizes = self.storage.client.hmget(self.root + b"n", touched)
-        per_list = np.array([int(size or 0) for size in sizes]) * self.model.record_bytes
-        fingerprint = self.model.fingerprint
-        calls: list[tuple[str, list[Any]]] = []
-        batch: list[int] = []
-        size = 0
-        for number, bytes_ in zip(touched, per_list.tolist(), strict=True):
-            if batch and (size + bytes_ > COMPACT_BYTES_PER_CALL or len(batch) == 4096):
-                calls.append(("ivf_compact", [fingerprint, *batch]))
-                batch, size = [], 0
-            batch.append(number)
-            size += bytes_
-        calls.append(("ivf_compact", [fingerprint, *batch]))
-        self._many(calls)
+        records = self._live_records(touched)
+        # One call at a time, like the writes: each rewrites about 1 MB.
+        for batch in _groups(touched, records, COMPACT_BYTES_PER_CALL // self.model.record_bytes):
+            self._call("ivf_compact", [self.model.fingerprint, *batch])
 
     def delete(self, ids: npt.NDArray[np.int64]) -> int:
         """Remove ids (absent ones are skipped); returns how many were removed."""
@@ -160,6 +154,11 @@ class ListIndex:
             int(self._call("ivf_delete", [fingerprint, *id_text[start : start + IDS_PER_DELETE]]))
             for start in range(0, len(id_text), IDS_PER_DELETE)
         )
+
+    def _live_records(self, lists: list[int]) -> list[int]:
+        """Live records of each list, from ``<root>n``."""
+        counts = self.storage.client.hmget(self.root + b"n", lists) if lists else []
+        return [int(count or 0) for count in counts]
 
     # -- reads -------------------------------------------------------------------------
 
@@ -229,21 +228,20 @@ class ListIndex:
         if report.stored_count is None:
             report.config_mismatch.append("count")
         lists, chunks = self._keys(report)
+        calls = [
+            ("lists", batch)
+            for batch in _groups(lists, self._live_records(lists), VERIFY_RECORDS_PER_CALL)
+        ]
+        calls += [
+            ("entries", chunks[start : start + VERIFY_CHUNKS_PER_CALL])
+            for start in range(0, len(chunks), VERIFY_CHUNKS_PER_CALL)
+        ]
         problems: list[str] = []
-        for mode, numbers in (("lists", lists), ("entries", chunks)):
-            for start in range(0, len(numbers), VERIFY_PER_CALL):
-                reply = self._call(
-                    "ivf_verify",
-                    [
-                        self.model.fingerprint,
-                        int(repair),
-                        mode,
-                        *numbers[start : start + VERIFY_PER_CALL],
-                    ],
-                )
-                if mode == "entries":
-                    report.actual_count += int(reply[0])
-                problems += [_text(item) for item in reply[1:]]
+        for mode, numbers in calls:
+            reply = self._call("ivf_verify", [self.model.fingerprint, int(repair), mode, *numbers])
+            if mode == "entries":
+                report.actual_count += int(reply[0])
+            problems += [_text(item) for item in reply[1:]]
         _classify(report, problems)
         if repair and (report.count_mismatch or report.stored_count is None):
             report.count_repaired = bool(self._call("recount", [count, report.actual_count]))
@@ -276,6 +274,20 @@ class ListIndex:
         return sorted(lists), sorted(chunks)
 
 
+def _groups(numbers: list[int], sizes: list[int], limit: int) -> list[list[int]]:
+    """``numbers`` in order, cut into runs whose ``sizes`` add up to at most ``limit``
+    (a number larger than ``limit`` alone), of at most :data:`MAX_LISTS_PER_CALL`."""
+    groups: list[list[int]] = []
+    total = 0
+    for number, size in zip(numbers, sizes, strict=True):
+        if not groups or total + size > limit or len(groups[-1]) == MAX_LISTS_PER_CALL:
+            groups.append([])
+            total = 0
+        groups[-1].append(number)
+        total += size
+    return groups
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -300,14 +312,3 @@ def _classify(report: VerifyReport, problems: list[str]) -> None:
     for name in ("members_without_entry", "entries_missing_member", "members_in_wrong_bucket"):
         setattr(report, name, sorted(set(getattr(report, name))))
     report.malformed_entries.sort()
-
-
-def best(
-    scores: npt.NDArray[np.float32], ids: npt.NDArray[np.int64], limit: int
-) -> npt.NDArray[np.intp]:
-    """Positions of the ``limit`` highest scores, best first, ties by smaller id."""
-    if limit < scores.size:
-        part = np.argpartition(-scores, limit - 1)[:limit]
-    else:
-        part = np.arange(scores.size)
-    return part[np.lexsort((ids[part], -scores[part]))]

@@ -120,3 +120,24 @@ def top_k_cosine(
     sims = cosine_similarity(query, candidates)
     order = np.lexsort((np.arange(sims.size), -sims))[:k]
     return [(int(row), float(sims[row])) for row in order]
+
+
+def best(
+    scores: npt.NDArray[np.number], ids: npt.NDArray[np.int64], limit: int
+) -> npt.NDArray[np.intp]:
+    """Positions of the ``limit`` highest scores, best first, ties by smaller id, also
+    among scores equal to the ``limit``-th (every one of those is kept, then ordered).
+
+    Example:
+        >>> best(np.array([1.0, 2.0, 1.0, 1.0]), np.array([5, 8, 3, 9]), 2)
+        array([1, 2])
+    """
+    if limit <= 0:
+        return np.empty(0, dtype=np.intp)
+    if limit < scores.size:
+        cut = np.partition(scores, scores.size - limit)[scores.size - limit]
+        part = np.flatnonzero(scores >= cut)
+    else:
+        part = np.arange(scores.size)
+    ranked: npt.NDArray[np.intp] = part[np.lexsort((ids[part], -scores[part]))][:limit]
+    return ranked

@@ -55,3 +55,13 @@ def test_rerank_cosines_equal_the_normalised_product():
 def test_rerank_cosines_name_the_bad_candidate(candidates, message):
     with pytest.raises(ValueError, match=message):
         rerank_cosines(np.ones(2, dtype=np.float32), candidates, "fetched")
+
+
+def test_best_breaks_ties_at_the_cut_by_smaller_id():
+    from lshrs.similarity import best
+
+    ids = np.arange(100, dtype=np.int64)[::-1].copy()
+    assert ids[best(np.ones(100), ids, 3)].tolist() == [0, 1, 2]
+    scores = np.array([1.0, 2.0, 1.0, 1.0])
+    assert best(scores, np.array([5, 8, 3, 9]), 2).tolist() == [1, 2]
+    assert best(scores, np.array([5, 8, 3, 9]), 0).size == 0
