@@ -46,10 +46,9 @@ def stored_list_codes(lists: Any) -> Iterator[tuple[npt.NDArray[np.int64], list[
         for number, blob in zip(chosen, blobs, strict=True):
             if not blob:
                 continue
-            records = np.frombuffer(blob, dtype=np.uint8).reshape(-1, model.record_bytes)
-            ids = records[:, :8].copy().view("<i8").ravel().astype(np.int64)
+            ids, codes = model.split_records(blob)
             prefix = number.to_bytes(4, "big")
-            yield ids, [prefix + bytes(row) for row in records[:, 8:]]
+            yield ids, [prefix + bytes(row) for row in codes]
 
 
 def computed_codes(scheme: Scheme, vectors: npt.NDArray[np.float32]) -> list[bytes]:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.schemes import IVFPQ, Scheme
+from lshrs.code_check import computed_codes
+from lshrs.schemes import Scheme
 
 QUERY_SETTINGS = ("nprobe", "beam", "extra_probes", "rerank_candidates")
 CHECK_SEED = 20261201
@@ -33,11 +34,7 @@ def check_vector(dim: int) -> npt.NDArray[np.float32]:
 def check_codes(scheme: Scheme, vector: npt.NDArray[np.float32]) -> str:
     """Hex of what ``scheme`` computes for ``vector``: its band signatures, band 0
     first (bucket schemes), or its list as uint32 big-endian then its code (IVF-PQ)."""
-    rows = vector.reshape(1, -1)
-    if isinstance(scheme, IVFPQ):
-        lists, codes = scheme.encode(rows)
-        return int(lists[0]).to_bytes(4, "big").hex() + bytes(codes[0].tobytes()).hex()
-    return bytes(scheme.hash_batch(rows)[0].tobytes()).hex()
+    return computed_codes(scheme, vector.reshape(1, -1))[0].hex()
 
 
 def description(scheme: Scheme, extra_probes: int, rerank_candidates: int) -> dict[str, str]:

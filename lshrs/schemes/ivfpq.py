@@ -328,6 +328,13 @@ class IVFPQ:
         out[:, ID_BYTES:] = codes
         return out
 
+    def split_records(self, blob: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+        """Inverse of :meth:`records` for bytes as Redis returns them: int64 ids
+        ``(n,)`` and uint8 codes ``(n, code_bytes)``."""
+        records = np.frombuffer(blob, dtype=np.uint8).reshape(-1, self.record_bytes)
+        ids = np.ascontiguousarray(records[:, :ID_BYTES]).view("<i8").ravel().astype(np.int64)
+        return ids, records[:, ID_BYTES:]
+
     def probe(
         self, queries: npt.NDArray[np.float32], nprobe: int | None = None
     ) -> npt.NDArray[np.int64]:
@@ -368,9 +375,7 @@ class IVFPQ:
         sizes = np.fromiter((len(blob) for blob in blobs), dtype=np.int64, count=len(blobs))
         if sizes.sum() == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        records = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, self.record_bytes)
-        ids = np.ascontiguousarray(records[:, :ID_BYTES]).view("<i8").ravel().astype(np.int64)
-        codes = records[:, ID_BYTES:]
+        ids, codes = self.split_records(b"".join(blobs))
         owner = np.repeat(np.arange(len(blobs)), sizes // self.record_bytes)
         if self.metric == "ip":
             table = self.pq.inner_product_table(query).ravel()
