@@ -15,7 +15,8 @@ def reservoir_sample(
 
     Every row draws a random key; the ``size`` rows with the smallest keys so far are
     kept, which is a uniform sample without replacement of everything seen. Memory
-    holds at most ``size`` rows plus one batch.
+    holds at most ``size`` rows plus one batch; once the sample is full, a batch costs
+    only the rows that enter it.
 
     Args:
         batches: ``(ids, vectors)`` pairs, e.g. :func:`lshrs.iter_parquet_vectors`.
@@ -45,13 +46,26 @@ def reservoir_sample(
         if array.ndim != 2 or (kept is not None and array.shape[1] != kept.shape[1]):
             raise ValueError(f"batches must be (n, dim) of one dim, got shape {array.shape}")
         rows += array.shape[0]
-        drawn = rng.random(array.shape[0])
-        pool = array if kept is None else np.concatenate([kept, array])
-        pool_keys = np.concatenate([keys, drawn])
-        if pool_keys.size > size:
-            best = np.argpartition(pool_keys, size - 1)[:size]
-            pool, pool_keys = pool[best], pool_keys[best]
-        kept, keys = np.ascontiguousarray(pool), pool_keys
+        drawn: npt.NDArray[np.float64] = rng.random(int(array.shape[0]))
+        if kept is None or keys.size < size:
+            pool = array if kept is None else np.concatenate([kept, array])
+            pool_keys = np.concatenate([keys, drawn])
+            if pool_keys.size > size:
+                chosen = np.argpartition(pool_keys, size - 1)[:size]
+                pool, pool_keys = pool[chosen], pool_keys[chosen]
+            kept, keys = np.ascontiguousarray(pool), pool_keys
+            continue
+        # Full: only rows that beat the largest kept key can enter, and they overwrite
+        # the rows they push out, so the sample is never copied whole.
+        entering = np.flatnonzero(drawn < keys.max())
+        if entering.size == 0:
+            continue
+        candidates = np.concatenate([keys, drawn[entering]])
+        chosen = np.argpartition(candidates, size - 1)[:size]
+        winners = entering[chosen[chosen >= size] - size]
+        freed = np.setdiff1d(np.arange(size), chosen[chosen < size], assume_unique=True)
+        kept[freed] = array[winners]
+        keys[freed] = drawn[winners]
     if kept is None:
         raise ValueError("the source holds no rows")
     return rows, kept
