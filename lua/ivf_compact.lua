@@ -25,13 +25,7 @@ local root = KEYS[1]
 local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'})
 if not cfg then return 0 end
 local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
-if #ARGV - 1 > 4096 then bad('at most 4096 lists per call') end
-local lists = {}
-for i = 2, #ARGV do
-  local list = canonical_id(ARGV[i])
-  if list == nil or list >= nlist then bad('list ' .. ARGV[i] .. ' must be in [0, ' .. nlist .. ')') end
-  lists[#lists + 1] = list
-end
+local lists = list_args(2, nlist, 4096)
 local rewritten = 0
 for _, list in ipairs(lists) do
   local live = live_count(root, list) * size

@@ -40,8 +40,7 @@ local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
 if #ARGV % 2 ~= 1 then bad('list/records arguments must come in pairs') end
 local lists, seen_list, seen_id = {}, {}, {}
 for k = 2, #ARGV, 2 do
-  local list = canonical_id(ARGV[k])
-  if list == nil or list >= nlist then bad('list ' .. ARGV[k] .. ' must be in [0, ' .. nlist .. ')') end
+  local list = list_arg(ARGV[k], nlist)
   if seen_list[list] then bad('list ' .. ARGV[k] .. ' is given twice') end
   seen_list[list] = true
   local records = ARGV[k + 1]

@@ -22,18 +22,14 @@
            LSHRS_BAD_ARGUMENT <what>
 ]]
 --- @include "prelude"
+--- @include "lists"
 local root = KEYS[1]
 local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'})
 if not cfg then return {} end
 local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
-if #ARGV - 1 > 4096 then bad("at most 4096 lists per call") end
-local names = {}
-for i = 2, #ARGV do
-  local list = canonical_id(ARGV[i])
-  if list == nil or list >= nlist then bad('list ' .. ARGV[i] .. ' must be in [0, ' .. nlist .. ')') end
-  names[i - 1] = ARGV[i]
-end
-if #names == 0 then return {} end
+list_args(2, nlist, 4096)
+if #ARGV < 2 then return {} end
+local names = {unpack(ARGV, 2)}
 local counts = rcall('HMGET', root .. 'n', unpack(names))
 local reply = {}
 for i, name in ipairs(names) do

@@ -40,12 +40,15 @@ local repair = ARGV[2] == '1'
 if ARGV[2] ~= '0' and not repair then bad('repair must be 0 or 1') end
 local mode = ARGV[3]
 if mode ~= 'lists' and mode ~= 'entries' then bad('mode must be lists or entries') end
-if #ARGV - 3 > 1024 then bad('at most 1024 lists or chunks per call') end
-local numbers = {}
-for i = 4, #ARGV do
-  local number = canonical_id(ARGV[i])
-  if number == nil or (mode == 'lists' and number >= nlist) then bad(mode .. ' ' .. ARGV[i]) end
-  numbers[#numbers + 1] = number
+local numbers
+if mode == 'lists' then
+  numbers = list_args(4, nlist, 1024)
+else
+  if #ARGV - 3 > 1024 then bad('at most 1024 chunks per call') end
+  numbers = {}
+  for i = 4, #ARGV do
+    numbers[#numbers + 1] = canonical_id(ARGV[i]) or bad('chunk ' .. ARGV[i])
+  end
 end
 
 local reply = {0}

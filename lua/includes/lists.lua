@@ -6,6 +6,23 @@
   them); <root>r<chunk> maps each id to its list and slot (uint32-le each).
   Needs the prelude.
 ]]
+-- A list number given as decimal text, in [0, nlist); a BAD_ARGUMENT error otherwise.
+local function list_arg(text, nlist)
+  local list = canonical_id(text)
+  if list == nil or list >= nlist then
+    bad('list ' .. tostring(text) .. ' must be in [0, ' .. nlist .. ')')
+  end
+  return list
+end
+
+-- ARGV[first..] as list numbers (see list_arg), at most `limit` of them.
+local function list_args(first, nlist, limit)
+  if #ARGV - first + 1 > limit then bad('at most ' .. limit .. ' lists per call') end
+  local lists = {}
+  for i = first, #ARGV do lists[#lists + 1] = list_arg(ARGV[i], nlist) end
+  return lists
+end
+
 local function list_key(root, list)
   return root .. 'l' .. string.format('%d', list)
 end
