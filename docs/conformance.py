@@ -11,16 +11,14 @@ and scores (IVF-PQ). A client in another language passes when it reproduces
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from generated import ROOT, sync, write_requested
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "docs" / "conformance.json"
 DIM = 8
 
@@ -111,19 +109,8 @@ def render() -> dict[str, Any]:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    parser = argparse.ArgumentParser(description=__doc__)
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true")
-    mode.add_argument("--check", action="store_true")
-    args = parser.parse_args()
-    text = json.dumps(render(), indent=1) + "\n"
-    if args.write:
-        FIXTURE.write_text(text)
-        return 0
-    if not FIXTURE.exists() or FIXTURE.read_text() != text:
-        print("docs/conformance.json is stale: run python docs/conformance.py --write")
-        return 1
-    return 0
+    write = write_requested(__doc__)
+    return sync({FIXTURE: json.dumps(render(), indent=1) + "\n"}, write, "docs/conformance.py")
 
 
 if __name__ == "__main__":

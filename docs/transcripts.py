@@ -9,14 +9,14 @@ documentation shows what the scripts answer today. Usage::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from generated import ROOT, sync, write_requested
+
 DOCS = (ROOT / "docs" / "lua-protocol.md", ROOT / "docs" / "lua-protocol-ivfpq.md")
 SCRIPTS = (
     "init",
@@ -192,25 +192,14 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from tests.fixtures.redis_server import RedisProcess, server_binaries
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true")
-    mode.add_argument("--check", action="store_true")
-    args = parser.parse_args()
+    write = write_requested(__doc__)
     server = RedisProcess(next(iter(server_binaries().values()))).start()
     texts = {path: path.read_text() for path in DOCS}
     try:
         updated = apply(texts, render(server.port))
     finally:
         server.stop()
-    stale = [path for path in DOCS if updated[path] != texts[path]]
-    if args.write:
-        for path in stale:
-            path.write_text(updated[path])
-        return 0
-    for path in stale:
-        print(f"{path.relative_to(ROOT)} is stale: run python docs/transcripts.py --write")
-    return 1 if stale else 0
+    return sync(updated, write, "docs/transcripts.py")
 
 
 if __name__ == "__main__":
