@@ -76,6 +76,14 @@ def index_in_thread(lsh, ids, vectors):
     return thread, errors
 
 
+def wait_for_paused_write(admin, timeout=30.0):
+    """Wait until a client's call is held (flag ``b``) by CLIENT PAUSE."""
+    deadline = time.monotonic() + timeout
+    while not any("b" in client["flags"] for client in admin.client_list()):
+        assert time.monotonic() < deadline, "the writer never sent its next call"
+        time.sleep(0.01)
+
+
 @pytest.fixture(params=BINARIES)
 def binary(request):
     return server_binaries()[request.param]
@@ -117,9 +125,31 @@ def test_killed_client_connection_is_an_error_and_a_rerun_converges(binary):
     try:
         lsh = open_index(server.url)
         admin = redis.Redis.from_url(server.url)
-        thread, errors = index_in_thread(lsh, ids, vectors)
-        wait_for_count(server.url, "idx", 5_000)
+        # The writer indexes a first part, then its next write is held by CLIENT PAUSE
+        # while its connection is killed: the kill lands mid-call, however fast the
+        # machine is.
+        first_part_done, killed = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                lsh.index(ids[:5_000], vectors[:5_000])
+                first_part_done.set()
+                killed.wait(60)
+                lsh.index(ids[5_000:], vectors[5_000:])
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                first_part_done.set()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert first_part_done.wait(120)
+        admin.client_pause(20_000, all=False)
+        killed.set()
+        wait_for_paused_write(admin)
         admin.client_kill_filter(_type="normal", skipme=True)
+        admin.client_unpause()
         thread.join()
         assert errors and isinstance(errors[0], redis.ConnectionError)
         assert lsh.verify().ok
