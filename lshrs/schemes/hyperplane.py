@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
 from lshrs.schemes.base import describe, lowest
+from lshrs.schemes.codec import config_int, model_field, model_list
 
 MAX_PROBE_BITS = 10
 """Multi-probe flips subsets of at most this many least-confident bits per band."""
@@ -173,14 +174,17 @@ class LSHHasher:
 
     @classmethod
     def from_model(cls, model: dict[str, Any]) -> LSHHasher:
-        """The hasher :meth:`to_model` describes."""
-        return cls(
-            model["num_bands"],
-            model["rows_per_band"],
-            model["dim"],
-            model["seed"],
-            center=model.get("center"),
-        )
+        """The hasher :meth:`to_model` describes.
+
+        Raises:
+            ValueError: naming a missing, mistyped or inconsistent field.
+        """
+        settings = [
+            model_field(model, key, int, cls.scheme)
+            for key in ("num_bands", "rows_per_band", "dim", "seed")
+        ]
+        center = model_list(model, "center", float, cls.scheme) if "center" in model else None
+        return cls(*settings, center=center)
 
     @classmethod
     def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> LSHHasher:
@@ -190,17 +194,17 @@ class LSHHasher:
         from the end of the blob.
 
         Raises:
-            ValueError: if the blob is too short for the centre the ``cfg`` names.
+            ValueError: if a field is missing or not an integer, or the blob is too
+                short for the centre the ``cfg`` names.
         """
-        dim = int(cfg["dim"])
+        dim = config_int(cfg, "dim")
         center = None
         if "center" in cfg:
             if len(blob) < 4 * dim:
                 raise ValueError("hyperplane model blob is too short to hold its centre")
             center = np.frombuffer(blob[-4 * dim :], dtype="<f4")
-        return cls(
-            int(cfg["num_bands"]), int(cfg["rows_per_band"]), dim, int(cfg["seed"]), center=center
-        )
+        settings = [config_int(cfg, key) for key in ("num_bands", "rows_per_band", "dim", "seed")]
+        return cls(*settings, center=center)
 
     def model_blob(self) -> bytes:
         """The planes (then the centre, if any) as stored in Redis, for clients in
