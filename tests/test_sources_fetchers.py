@@ -26,7 +26,6 @@ from tests.fixtures.pg_tables import (
     ARRAY_TYPES,
     PGVECTOR_TYPES,
     create_vector_table,
-    require_pgvector,
 )
 from tests.fixtures.postgres_server import with_search_path
 
@@ -199,13 +198,14 @@ def test_postgres_fetcher_returns_vectors_in_the_order_asked(
 
 @pytest.mark.parametrize("vector_type", PGVECTOR_TYPES)
 def test_postgres_fetcher_reads_pgvector_types(
-    dsn: str, pg_connection: Connection, vector_type: str
+    pgvector_schema_dsn: str, pgvector_connection: Connection, vector_type: str
 ) -> None:
-    require_pgvector(pg_connection, vector_type)
     vectors = random_vectors(10, 4)
-    create_vector_table(pg_connection, "items", range(10), vectors, f"{vector_type}(4)")
+    create_vector_table(pgvector_connection, "items", range(10), vectors, f"{vector_type}(4)")
 
-    with postgres_fetcher(dsn, table="items", index_column="id", vector_column="vec") as fetch:
+    with postgres_fetcher(
+        pgvector_schema_dsn, table="items", index_column="id", vector_column="vec"
+    ) as fetch:
         fetched = fetch([9, 0])
 
     expected = (
