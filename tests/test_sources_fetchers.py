@@ -79,6 +79,12 @@ def test_array_fetcher_accepts_numpy_ids_of_any_integer_type() -> None:
     np.testing.assert_array_equal(fetch(np.array([3, 1], np.int32)), np.eye(3)[[2, 0]])
 
 
+def test_an_unsigned_id_beyond_int64_is_named_as_given() -> None:
+    fetch = array_fetcher([1, 2], np.eye(2))
+    with pytest.raises(ValueError, match="got 18446744073709551615"):
+        fetch(np.array([1, 2**64 - 1], dtype=np.uint64))
+
+
 def test_array_fetcher_reports_every_missing_id() -> None:
     fetch = array_fetcher([1, 2, 3], np.eye(3))
 
