@@ -300,7 +300,9 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
                 ``redis_url`` or ``vector_fetch_fn``.
 
         Raises:
-            ValueError: if the file is not an lshrs model.
+            ValueError: if the file is not an lshrs model, or a setting or the
+                ``scheme_model`` is missing, mistyped or inconsistent (the message
+                names the file and the field).
 
         Example:
             >>> lsh.save_to_disk(tmp_path / "model.lsh")
@@ -321,7 +323,8 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
                 other constructor argument (``vector_fetch_fn``, ``extra_probes``, ...).
 
         Raises:
-            ValueError: if no index exists under the prefix.
+            ValueError: if no index exists under the prefix, or its stored
+                configuration or model is damaged (the message names the field).
 
         Example:
             >>> LSHRS.from_redis(prefix, redis_url=redis_url).num_bands

@@ -14,25 +14,30 @@ from lshrs.connection import open_storage, pop_connection
 from lshrs.describe import check_stored, query_settings
 from lshrs.lists import ListIndex
 from lshrs.schemes import FORMAT_VERSION, IVFPQ, LSHHasher, from_redis_config, scheme_from_model
+from lshrs.schemes.codec import check_kind
 
 if TYPE_CHECKING:
     from lshrs.index import LSHRS
 
 MODEL_FORMAT = "lshrs-model"
-SAVED_SETTINGS = (
-    "dim",
-    "num_perm",
-    "num_bands",
-    "rows_per_band",
-    "similarity_threshold",
-    "seed",
-    "buffer_size",
-    "redis_prefix",
-    "extra_probes",
-    "rerank_candidates",
-)
-"""Constructor arguments a model file restores."""
-OLD_CONNECTION_SETTINGS = ("redis_host", "redis_port", "redis_db")
+SAVED_SETTINGS: dict[str, type[Any]] = {
+    "dim": int,
+    "num_perm": int,
+    "num_bands": int,
+    "rows_per_band": int,
+    "similarity_threshold": float,
+    "seed": int,
+    "buffer_size": int,
+    "redis_prefix": str,
+    "extra_probes": int,
+    "rerank_candidates": int,
+}
+"""Constructor arguments a model file restores, and the JSON kind of each."""
+OLD_CONNECTION_SETTINGS: dict[str, type[Any]] = {
+    "redis_host": str,
+    "redis_port": int,
+    "redis_db": int,
+}
 """Written by earlier releases; still honoured (below explicit arguments) when read."""
 
 
@@ -53,7 +58,9 @@ def load_arguments(path: str | Path, overrides: dict[str, Any]) -> dict[str, Any
     """Constructor arguments from a model file, ``overrides`` winning.
 
     Raises:
-        ValueError: if the file is not an lshrs model of this format version.
+        ValueError: if the file is not an lshrs model of this format version, or a
+            setting or the ``scheme_model`` is missing, of the wrong type or
+            inconsistent (the message names the path and the field).
     """
     try:
         model = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -61,15 +68,34 @@ def load_arguments(path: str | Path, overrides: dict[str, Any]) -> dict[str, Any
         raise ValueError(f"{path} is not an lshrs model file: {error}") from error
     if not isinstance(model, dict) or model.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path} is not an lshrs model file")
-    if model.get("format_version") != FORMAT_VERSION:
+    version = model.get("format_version")
+    if isinstance(version, bool) or version != FORMAT_VERSION:
         raise ValueError(
             f"{path} has model format {model.get('format_version')}; this lshrs reads "
             f"format {FORMAT_VERSION}"
         )
-    names = SAVED_SETTINGS + OLD_CONNECTION_SETTINGS
-    params = {key: model[key] for key in names if model.get(key) is not None}
-    if "scheme_model" in model and "hasher" not in overrides:
-        params["hasher"] = scheme_from_model(model["scheme"], model["scheme_model"])
+    try:
+        params = {
+            key: check_kind(model[key], kind, key)
+            for key, kind in (SAVED_SETTINGS | OLD_CONNECTION_SETTINGS).items()
+            if model.get(key) is not None
+        }
+        if "dim" not in params:
+            raise ValueError(
+                "dim is missing; the model file is damaged: save the model again from a "
+                "working index"
+            )
+        scheme = model.get("scheme", LSHHasher.scheme)
+        if "scheme_model" in model:
+            if "hasher" not in overrides:
+                params["hasher"] = scheme_from_model(scheme, model["scheme_model"])
+        elif scheme != LSHHasher.scheme:
+            raise ValueError(
+                f"scheme {scheme!r} needs a scheme_model, which is missing; the model file "
+                "is damaged: save the model again from a working index"
+            )
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
     return {**params, **overrides}
 
 

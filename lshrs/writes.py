@@ -15,7 +15,7 @@ import numpy.typing as npt
 from lshrs.core import IndexCore
 from lshrs.progress import Progress
 from lshrs.sources import open_batches
-from lshrs.validation import as_ids, as_vector, as_vectors, same_length, unique_ids
+from lshrs.validation import StreamIds, as_ids, as_vector, as_vectors, same_length, unique_ids
 
 
 class WriteMethods(IndexCore):
@@ -37,7 +37,7 @@ class WriteMethods(IndexCore):
             >>> lsh.ingest(42, np.ones(3, dtype=np.float32))
         """
         ids = as_ids([index], "index")
-        array = as_vector(vector, self.dim).reshape(1, self.dim)
+        array = as_vector(vector, self.dim, ids=ids).reshape(1, self.dim)
         self._flush_buffer()
         with self._small_products():
             write = self._kind.writer(ids, array)
@@ -70,13 +70,19 @@ class WriteMethods(IndexCore):
         self._kind.compact()
 
     def _index(
-        self, indices: Sequence[int] | npt.ArrayLike, vectors: npt.ArrayLike | None, wait: bool
+        self,
+        indices: Sequence[int] | npt.ArrayLike,
+        vectors: npt.ArrayLike | None,
+        wait: bool,
+        stream: StreamIds | None = None,
     ) -> int:
         ids = unique_ids(as_ids(indices))
         if vectors is None:
             vectors = self._fetch(ids)
-        array = as_vectors(vectors, self.dim)
+        array = as_vectors(vectors, self.dim, ids=ids)
         same_length(ids, array)
+        if stream is not None:
+            stream.add(ids)
         self._flush_buffer()
         for start in range(0, ids.size, self.buffer_size):
             chunk = slice(start, start + self.buffer_size)
@@ -107,8 +113,15 @@ class WriteMethods(IndexCore):
 
         Reading the next batch overlaps with writing the previous one. Each batch is
         validated before it is written, so a bad row stops the stream with nothing of
-        its batch indexed. Inserts are idempotent: after an interruption, run the same
-        call again to finish.
+        its batch indexed (the batches before it stay indexed).
+
+        Each id must come once in the source: an id that comes again, in the same
+        batch or a later one, is a bad row (the message names it), never a silent
+        overwrite. The check costs nothing for PostgreSQL, whose rows come in id
+        order, and about 8 bytes per id for Parquet. Ids indexed before the call are
+        not repeats: running the same call again is idempotent (an id indexed with
+        the same vector is left as it is), so after an interruption or a fixed bad
+        row, run it again to finish.
 
         Args:
             format: ``"postgres"`` or ``"parquet"``.
@@ -124,10 +137,11 @@ class WriteMethods(IndexCore):
                 is a terminal.
 
         Returns:
-            The number of rows indexed.
+            The number of rows indexed: every row of the source, one per id.
 
         Raises:
-            ValueError: for a bad argument or a bad row (naming it).
+            ValueError: for a bad argument or a bad row (naming its id): a bad
+                vector, a bad id, or an id that came before.
             ImportError: when psycopg or pyarrow is not installed.
 
         Example:
@@ -137,7 +151,7 @@ class WriteMethods(IndexCore):
             5000
             >>> demo.clear()
         """
-        batches, total = open_batches(
+        source = open_batches(
             format,
             dsn=dsn,
             table=table,
@@ -148,10 +162,11 @@ class WriteMethods(IndexCore):
             connection_factory=connection_factory,
             file_path=file_path,
         )
-        report = Progress("indexing", total=total, enabled=progress)
+        stream = StreamIds(source.ascending, source.label)
+        report = Progress("indexing", total=source.total, enabled=progress)
         try:
-            for ids, vectors in batches:
-                report.update(self._index(ids, vectors, wait=False))
+            for ids, vectors in source.batches:
+                report.update(self._index(ids, vectors, wait=False, stream=stream))
             self._flush_buffer()
             self._kind.compact()
         except BaseException:

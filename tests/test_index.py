@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import redis
 
-from lshrs import LSHRS, RedisStorage
+from lshrs import LSHRS, LSHHasher, RedisStorage
+from lshrs.keys import KeySpace
 from tests.fixtures.redis_server import free_port
 from tests.helpers import buckets, snapshot
 
@@ -312,3 +313,24 @@ def test_stats_of_a_learned_scheme_have_no_bit_count(redis_url, prefix, vectors)
     stats = LSHRS(dim=DIM, hasher=hasher, redis_url=redis_url, redis_prefix=prefix).stats()
     assert stats["num_perm"] is None and stats["rows_per_band"] is None
     assert stats["scheme"] == "kmeans"
+
+
+def test_a_vector_on_the_planes_is_found_by_its_own_query(redis_url, prefix, vectors):
+    center = np.zeros(DIM, dtype=np.float32)
+    center[3] = 4.0  # one power-of-two coordinate: the centre projects exactly to zero
+    hasher = LSHHasher(num_bands=8, rows_per_band=4, dim=DIM, seed=42, center=center)
+    lsh = LSHRS(dim=DIM, hasher=hasher, extra_probes=0, redis_url=redis_url, redis_prefix=prefix)
+    lsh.index([*range(50), 1000], np.vstack([vectors[:50], center]))
+
+    assert lsh.get_top_k(center, topk=1) == [1000]
+    lsh.close()
+
+
+def test_ids_given_out_of_order_keep_their_own_vectors(lsh, redis_client, prefix, vectors):
+    ids = [5, 1, 3]
+    lsh.index(ids, vectors[[50, 60, 70]])
+
+    for id_, row in zip(ids, (50, 60, 70), strict=True):
+        stored = redis_client.hget(KeySpace(prefix).reverse(id_), str(id_))
+        assert stored == lsh.hasher.hash_batch(vectors[row : row + 1]).tobytes()
+        assert lsh.get_top_k(vectors[row], topk=1) == [id_]

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from lshrs import HashSignatures, LSHHasher
+from lshrs.schemes.hyperplane import plane_bits
 
 
 def test_planes_are_regenerated_exactly_from_dim_and_seed():
@@ -90,3 +91,34 @@ def test_bad_hasher_arguments_are_rejected(kwargs, message):
     args = {"num_bands": 2, "rows_per_band": 4, "dim": 3, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
         LSHHasher(**args)
+
+
+def test_the_sign_rule_sets_a_bit_for_positive_projections_only():
+    projection = np.array([-2.0, -0.0, 0.0, 1e-38, 3.0], dtype=np.float32)
+    np.testing.assert_array_equal(plane_bits(projection), [False, False, False, True, True])
+
+
+def on_every_plane():
+    """A hasher and a vector at its centre: every projection is exactly zero (one
+    nonzero coordinate, a power of two, so every product and sum is exact)."""
+    center = np.zeros(8, dtype=np.float32)
+    center[3] = 4.0
+    hasher = LSHHasher(num_bands=6, rows_per_band=5, dim=8, seed=9, center=center)
+    return hasher, center.copy()
+
+
+def test_a_vector_on_the_planes_projects_to_exactly_zero():
+    hasher, vector = on_every_plane()
+    assert not hasher.project(vector[None]).any()
+    batch = np.vstack([np.ones(8, dtype=np.float32), vector])
+    assert not hasher.project(batch)[1].any()
+
+
+def test_hashing_and_probing_agree_on_a_vector_on_the_planes():
+    hasher, vector = on_every_plane()
+    own = hasher.hash_batch(vector[None])[0]
+    assert not own.any()  # a zero projection is bit 0
+    codes = hasher.probe_codes(vector, extra_probes=4)
+    assert codes[:6] == [band.to_bytes(2, "big") + own[band].tobytes() for band in range(6)]
+    first_flip = np.packbits([True, False, False, False, False]).tobytes()
+    assert codes[6] == (0).to_bytes(2, "big") + first_flip  # ties: band 0, lowest bit

@@ -26,7 +26,6 @@ from tests.fixtures.pg_tables import (
     ARRAY_TYPES,
     PGVECTOR_TYPES,
     create_vector_table,
-    require_pgvector,
 )
 from tests.fixtures.postgres_server import with_search_path
 
@@ -78,6 +77,12 @@ def test_array_fetcher_accepts_numpy_ids_of_any_integer_type() -> None:
     fetch = array_fetcher(np.array([1, 2, 3], np.uint16), np.eye(3))
 
     np.testing.assert_array_equal(fetch(np.array([3, 1], np.int32)), np.eye(3)[[2, 0]])
+
+
+def test_an_unsigned_id_beyond_int64_is_named_as_given() -> None:
+    fetch = array_fetcher([1, 2], np.eye(2))
+    with pytest.raises(ValueError, match="got 18446744073709551615"):
+        fetch(np.array([1, 2**64 - 1], dtype=np.uint64))
 
 
 def test_array_fetcher_reports_every_missing_id() -> None:
@@ -199,13 +204,14 @@ def test_postgres_fetcher_returns_vectors_in_the_order_asked(
 
 @pytest.mark.parametrize("vector_type", PGVECTOR_TYPES)
 def test_postgres_fetcher_reads_pgvector_types(
-    dsn: str, pg_connection: Connection, vector_type: str
+    pgvector_schema_dsn: str, pgvector_connection: Connection, vector_type: str
 ) -> None:
-    require_pgvector(pg_connection, vector_type)
     vectors = random_vectors(10, 4)
-    create_vector_table(pg_connection, "items", range(10), vectors, f"{vector_type}(4)")
+    create_vector_table(pgvector_connection, "items", range(10), vectors, f"{vector_type}(4)")
 
-    with postgres_fetcher(dsn, table="items", index_column="id", vector_column="vec") as fetch:
+    with postgres_fetcher(
+        pgvector_schema_dsn, table="items", index_column="id", vector_column="vec"
+    ) as fetch:
         fetched = fetch([9, 0])
 
     expected = (

@@ -18,7 +18,6 @@ from tests.fixtures.pg_tables import (
     ARRAY_TYPES,
     PGVECTOR_TYPES,
     create_vector_table,
-    require_pgvector,
 )
 from tests.fixtures.postgres_server import with_search_path
 
@@ -62,12 +61,13 @@ def test_each_column_type_round_trips_exactly(
 
 
 @pytest.mark.parametrize("vector_type", PGVECTOR_TYPES)
-def test_pgvector_types_round_trip(dsn: str, pg_connection: Connection, vector_type: str) -> None:
-    require_pgvector(pg_connection, vector_type)
+def test_pgvector_types_round_trip(
+    pgvector_schema_dsn: str, pgvector_connection: Connection, vector_type: str
+) -> None:
     vectors = random_vectors(20, 6)
-    create_vector_table(pg_connection, "items", range(20), vectors, f"{vector_type}(6)")
+    create_vector_table(pgvector_connection, "items", range(20), vectors, f"{vector_type}(6)")
 
-    ids, loaded, _ = read_all(dsn, "items", "id", "vec", batch_size=7)
+    ids, loaded, _ = read_all(pgvector_schema_dsn, "items", "id", "vec", batch_size=7)
 
     assert ids == list(range(20))
     expected = (

@@ -12,6 +12,9 @@ import pytest
 
 from lshrs import LSHRS
 from lshrs.progress import Progress
+from lshrs.validation import StreamIds
+from tests.fixtures.pg_tables import create_vector_table
+from tests.fixtures.postgres_server import with_search_path
 from tests.helpers import snapshot
 
 
@@ -98,3 +101,147 @@ def test_progress_reports_rows_and_rate():
     progress.close()
     assert stream.getvalue().strip().startswith("indexing: 10/10 rows,")
     assert stream.getvalue().rstrip().endswith("rows/s")
+
+
+# --- each id once per load --------------------------------------------------------------
+
+
+def load_parquet(lsh, path, batch_size=10):
+    return lsh.create_signatures(
+        format="parquet",
+        file_path=path,
+        index_column="id",
+        vector_column="vector",
+        batch_size=batch_size,
+    )
+
+
+def load_postgres(lsh, dsn, batch_size=10):
+    return lsh.create_signatures(
+        format="postgres",
+        dsn=dsn,
+        table="items",
+        index_column="id",
+        vector_column="vec",
+        batch_size=batch_size,
+    )
+
+
+@pytest.fixture
+def dsn(postgres_dsn, pg_schema):
+    return with_search_path(postgres_dsn, pg_schema)
+
+
+def test_an_id_repeated_in_a_later_parquet_batch_is_named(redis_url, prefix, data, tmp_path):
+    ids = np.arange(20)
+    ids[15] = 7  # batches of 10: the repeat is in the second batch
+    write(tmp_path / "items.parquet", ids, data[:20])
+    lsh = make_index(redis_url, prefix)
+
+    with pytest.raises(ValueError, match=r"id 7 comes twice in .*items\.parquet"):
+        load_parquet(lsh, tmp_path / "items.parquet")
+
+    assert lsh.stats()["num_indexed"] == 10  # the first batch, not the one with the repeat
+
+
+def test_an_id_repeated_in_another_parquet_file_is_named(redis_url, prefix, data, tmp_path):
+    write(tmp_path / "part-0.parquet", np.arange(0, 40, 2), data[:20])
+    write(tmp_path / "part-1.parquet", np.array([1, 3, 5, 38, 9]), data[20:25])
+    lsh = make_index(redis_url, prefix)
+
+    with pytest.raises(ValueError, match="id 38 comes twice"):
+        load_parquet(lsh, tmp_path, batch_size=5)
+
+
+def test_an_id_repeated_across_postgres_batches_is_named(
+    redis_url, prefix, data, dsn, pg_connection
+):
+    ids = [*range(10), 9, *range(10, 19)]  # ordered by id, the two 9s straddle the batches
+    create_vector_table(pg_connection, "items", ids, data[:20], primary_key=False)
+    lsh = make_index(redis_url, prefix)
+
+    with pytest.raises(ValueError, match="id 9 comes twice in table 'items'"):
+        load_postgres(lsh, dsn)
+
+    assert lsh.stats()["num_indexed"] == 10
+
+
+def test_a_parquet_load_of_distinct_ids_in_any_order_indexes_every_row(
+    redis_url, prefix, data, tmp_path
+):
+    ids = np.random.default_rng(1).permutation(1000) * 3
+    write(tmp_path / "items.parquet", ids, data[:1000])
+    lsh = make_index(redis_url, prefix)
+
+    assert load_parquet(lsh, tmp_path / "items.parquet", batch_size=7) == 1000
+    assert lsh.stats()["num_indexed"] == 1000
+
+
+def test_running_the_same_load_again_changes_nothing(
+    redis_url, prefix, redis_client, data, dsn, pg_connection
+):
+    create_vector_table(pg_connection, "items", range(50), data[:50])
+    lsh = make_index(redis_url, prefix)
+    assert load_postgres(lsh, dsn) == 50
+    first = snapshot(redis_client, prefix)
+
+    assert load_postgres(lsh, dsn) == 50
+
+    assert snapshot(redis_client, prefix) == first
+
+
+# --- bad rows are named by their id -----------------------------------------------------
+
+
+def test_a_zero_vector_is_named_by_its_id(redis_url, prefix, data, tmp_path):
+    vectors = data[:20].copy()
+    vectors[13] = 0
+    write(tmp_path / "items.parquet", np.arange(20) + 1000, vectors)
+
+    with pytest.raises(ValueError, match=r"the vector of id 1013 \(row 3\) is all zeros"):
+        load_parquet(make_index(redis_url, prefix), tmp_path / "items.parquet")
+
+
+def test_a_negative_postgres_id_is_named_as_given(redis_url, prefix, data, dsn, pg_connection):
+    create_vector_table(pg_connection, "items", [-7, *range(1, 20)], data[:20])
+
+    with pytest.raises(ValueError, match="got -7 at position 0"):
+        load_postgres(make_index(redis_url, prefix), dsn)
+
+
+def test_the_largest_uint64_parquet_id_is_named_as_given(redis_url, prefix, data, tmp_path):
+    ids = pa.array([1, 2, 2**64 - 1], type=pa.uint64())
+    write(tmp_path / "items.parquet", ids, data[:3])
+
+    with pytest.raises(ValueError, match="holds id 18446744073709551615"):
+        load_parquet(make_index(redis_url, prefix), tmp_path / "items.parquet")
+
+
+@pytest.mark.parametrize("ids", [[2**64 - 1, 1], np.array([2**64 - 1, 1], dtype=np.uint64)])
+def test_an_id_beyond_int64_is_named_as_given(redis_url, prefix, data, ids):
+    with pytest.raises(ValueError, match="got 18446744073709551615 at position 0"):
+        make_index(redis_url, prefix).index(ids, data[:2])
+
+
+def test_stream_ids_find_the_first_repeat_a_set_would_find():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        stream = StreamIds(ascending=False, source="a test")
+        seen: set[int] = set()
+        for _ in range(rng.integers(1, 30)):
+            batch = np.unique(rng.integers(0, 400, size=rng.integers(1, 12)))
+            rng.shuffle(batch)
+            repeats = [int(i) for i in np.sort(batch) if int(i) in seen]
+            if repeats:
+                with pytest.raises(ValueError, match=f"id {repeats[0]} comes twice"):
+                    stream.add(batch)
+                break
+            stream.add(batch)
+            seen.update(batch.tolist())
+
+
+def test_stream_ids_of_an_ascending_source_refuse_an_id_out_of_order():
+    stream = StreamIds(ascending=True, source="table 'items'")
+    stream.add(np.array([1, 5, 9]))
+    with pytest.raises(ValueError, match="id 4 came after id 9 in table 'items'"):
+        stream.add(np.array([4, 10]))

@@ -54,16 +54,17 @@ def register_scheme(cls: type[Any]) -> type[Any]:
 
 
 def _scheme_class(name: object) -> Any:
-    if name not in SCHEMES:
+    if not isinstance(name, str) or name not in SCHEMES:
         raise ValueError(f"unknown signature scheme {name!r}; known: {sorted(SCHEMES)}")
     return SCHEMES[str(name)]
 
 
-def scheme_from_model(name: str, model: dict[str, Any]) -> Scheme:
+def scheme_from_model(name: object, model: object) -> Scheme:
     """Rebuild a scheme from the ``scheme_model`` of a saved model file.
 
     Raises:
-        ValueError: for an unknown scheme name or a bad description.
+        ValueError: for an unknown scheme name or a bad description (naming the
+            missing, mistyped or inconsistent field).
     """
     scheme: Scheme = _scheme_class(name).from_model(model)
     return scheme

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
 from lshrs.schemes.base import describe, lowest
+from lshrs.schemes.codec import config_int, model_field, model_list
 
 MAX_PROBE_BITS = 10
 """Multi-probe flips subsets of at most this many least-confident bits per band."""
@@ -24,6 +25,27 @@ class HashSignatures:
     bands: list[bytes]
 
 
+def plane_bits(projection: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """The sign rule of every hyperplane bit: 1 when the projection is positive.
+
+    A projection of exactly zero (a vector on the plane, or at the centre) gives 0,
+    as does ``-0.0``. Hashing, probing and multi-probe flips all take their bits from
+    here, so a vector on a plane is stored in the bucket its own query reads.
+
+    Args:
+        projection: projections on the planes, any shape.
+
+    Returns:
+        bool array of the same shape.
+
+    Example:
+        >>> plane_bits(np.array([-1.0, 0.0, -0.0, 1e-30], dtype=np.float32))
+        array([False, False, False,  True])
+    """
+    bits: npt.NDArray[np.bool_] = projection > 0
+    return bits
+
+
 @cache
 def _flip_subsets(width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Every non-empty subset of ``width`` bits as a 0/1 row, and its float32 transpose."""
@@ -34,7 +56,8 @@ def _flip_subsets(width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.flo
 class LSHHasher:
     """Random-projection LSH: ``rows_per_band`` hyperplane bits per band.
 
-    A vector's bit ``j`` is 1 when its dot product with plane ``j`` is positive; two
+    A vector's bit ``j`` is 1 when its dot product with plane ``j`` is positive
+    (:func:`plane_bits`; 0 when the vector lies on the plane); two
     vectors at cosine similarity ``s`` agree on a bit with probability
     ``1 - arccos(s) / pi``. Planes are standard normal, drawn from
     ``numpy.random.RandomState(seed)`` (a stream NumPy keeps stable across versions),
@@ -151,14 +174,17 @@ class LSHHasher:
 
     @classmethod
     def from_model(cls, model: dict[str, Any]) -> LSHHasher:
-        """The hasher :meth:`to_model` describes."""
-        return cls(
-            model["num_bands"],
-            model["rows_per_band"],
-            model["dim"],
-            model["seed"],
-            center=model.get("center"),
-        )
+        """The hasher :meth:`to_model` describes.
+
+        Raises:
+            ValueError: naming a missing, mistyped or inconsistent field.
+        """
+        settings = [
+            model_field(model, key, int, cls.scheme)
+            for key in ("num_bands", "rows_per_band", "dim", "seed")
+        ]
+        center = model_list(model, "center", float, cls.scheme) if "center" in model else None
+        return cls(*settings, center=center)
 
     @classmethod
     def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> LSHHasher:
@@ -168,17 +194,17 @@ class LSHHasher:
         from the end of the blob.
 
         Raises:
-            ValueError: if the blob is too short for the centre the ``cfg`` names.
+            ValueError: if a field is missing or not an integer, or the blob is too
+                short for the centre the ``cfg`` names.
         """
-        dim = int(cfg["dim"])
+        dim = config_int(cfg, "dim")
         center = None
         if "center" in cfg:
             if len(blob) < 4 * dim:
                 raise ValueError("hyperplane model blob is too short to hold its centre")
             center = np.frombuffer(blob[-4 * dim :], dtype="<f4")
-        return cls(
-            int(cfg["num_bands"]), int(cfg["rows_per_band"]), dim, int(cfg["seed"]), center=center
-        )
+        settings = [config_int(cfg, key) for key in ("num_bands", "rows_per_band", "dim", "seed")]
+        return cls(*settings, center=center)
 
     def model_blob(self) -> bytes:
         """The planes (then the centre, if any) as stored in Redis, for clients in
@@ -208,7 +234,7 @@ class LSHHasher:
             uint8 array of shape ``(n, num_bands, sig_bytes)``: each band's bits packed
             most-significant first, zero-padded to whole bytes.
         """
-        bits = self.project(vectors) > 0
+        bits = plane_bits(self.project(vectors))
         return np.packbits(bits.reshape(-1, self.num_bands, self.rows_per_band), axis=-1)
 
     def hash_vector(self, vector: npt.ArrayLike) -> HashSignatures:
@@ -235,7 +261,7 @@ class LSHHasher:
             fewer neighbours), the query's own buckets first.
         """
         projection = self.project(vector.reshape(1, self.dim))[0]
-        bits = (projection > 0).reshape(self.num_bands, self.rows_per_band)
+        bits = plane_bits(projection).reshape(self.num_bands, self.rows_per_band)
         bands = np.arange(self.num_bands)
         codes = bucket_codes(bands, np.packbits(bits, axis=-1))
         if extra_probes <= 0:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.schemes.base import describe
-from lshrs.schemes.codec import METRICS, digest, unpack_header
+from lshrs.schemes.codec import METRICS, config_int, digest, unpack_header
 from lshrs.schemes.pq import CODEWORDS, ProductQuantizer, adc_sums
 from lshrs.schemes.training import (
     ProgressFn,
@@ -255,7 +255,7 @@ class IVFPQ:
     @classmethod
     def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> IVFPQ:
         """The model an index's model blob holds, with the ``nprobe`` its ``cfg`` stores."""
-        return cls.from_blob(blob, nprobe=int(cfg.get("nprobe", 1)))
+        return cls.from_blob(blob, nprobe=config_int(cfg, "nprobe", default=1))
 
     @classmethod
     def from_blob(cls, blob: bytes, nprobe: int = 1) -> IVFPQ:

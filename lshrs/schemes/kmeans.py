@@ -19,9 +19,11 @@ from lshrs.schemes.codec import (
     METRICS,
     array_from_text,
     array_to_text,
+    config_int,
     digest,
     label_width,
     labels_to_bytes,
+    model_field,
     unpack_header,
 )
 from lshrs.schemes.training import (
@@ -248,7 +250,7 @@ class KMeansHasher:
     @classmethod
     def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> KMeansHasher:
         """The hasher an index's model blob holds, with the ``nprobe`` its ``cfg`` stores."""
-        return cls.from_blob(blob, nprobe=int(cfg.get("nprobe", 1)))
+        return cls.from_blob(blob, nprobe=config_int(cfg, "nprobe", default=1))
 
     @classmethod
     def from_blob(cls, blob: bytes, nprobe: int = 1) -> KMeansHasher:
@@ -277,10 +279,21 @@ class KMeansHasher:
 
     @classmethod
     def from_model(cls, model: dict[str, Any]) -> KMeansHasher:
-        """The hasher :meth:`to_model` describes."""
-        shape = (int(model["num_bands"]), int(model["nlist"]), int(model["dim"]))
-        centroids = array_from_text(model["centroids"], shape)
-        return cls(centroids, nprobe=model["nprobe"], metric=model["metric"])
+        """The hasher :meth:`to_model` describes.
+
+        Raises:
+            ValueError: naming a missing, mistyped or inconsistent field.
+        """
+        shape = tuple(
+            model_field(model, key, int, cls.scheme) for key in ("num_bands", "nlist", "dim")
+        )
+        text = model_field(model, "centroids", str, cls.scheme)
+        centroids = array_from_text(text, shape, "the kmeans scheme_model's 'centroids'")
+        return cls(
+            centroids,
+            nprobe=model_field(model, "nprobe", int, cls.scheme),
+            metric=model_field(model, "metric", str, cls.scheme),
+        )
 
     # -- hashing -------------------------------------------------------------------------
 

@@ -21,8 +21,11 @@ from lshrs.schemes.base import describe, lowest
 from lshrs.schemes.codec import (
     array_from_text,
     array_to_text,
+    config_int,
     digest,
     labels_to_bytes,
+    model_field,
+    model_list,
     unpack_header,
 )
 from lshrs.schemes.training import (
@@ -192,7 +195,7 @@ class RQHasher:
     @classmethod
     def from_redis_config(cls, cfg: dict[str, str], blob: bytes) -> RQHasher:
         """The hasher an index's model blob holds, with the ``beam`` its ``cfg`` stores."""
-        return cls.from_blob(blob, beam=int(cfg.get("beam", 1)))
+        return cls.from_blob(blob, beam=config_int(cfg, "beam", default=1))
 
     @classmethod
     def from_blob(cls, blob: bytes, beam: int = 1) -> RQHasher:
@@ -224,12 +227,28 @@ class RQHasher:
 
     @classmethod
     def from_model(cls, model: dict[str, Any]) -> RQHasher:
-        """The hasher :meth:`to_model` describes."""
+        """The hasher :meth:`to_model` describes.
+
+        Raises:
+            ValueError: naming a missing, mistyped or inconsistent field.
+        """
+        dim = model_field(model, "dim", int, cls.scheme)
+        sizes = model_list(model, "codebook_sizes", int, cls.scheme)
+        texts = model_list(model, "codebooks", str, cls.scheme)
+        if len(sizes) != len(texts):
+            raise ValueError(
+                f"the rq scheme_model has {len(texts)} codebooks but {len(sizes)} "
+                "codebook_sizes; they must pair up: save the model again"
+            )
         books = [
-            array_from_text(text, (int(size), int(model["dim"])))
-            for text, size in zip(model["codebooks"], model["codebook_sizes"], strict=True)
+            array_from_text(text, (size, dim), f"the rq scheme_model's 'codebooks'[{level}]")
+            for level, (text, size) in enumerate(zip(texts, sizes, strict=True))
         ]
-        return cls(books, depth=model["depth"], beam=model["beam"])
+        return cls(
+            books,
+            depth=model_field(model, "depth", int, cls.scheme),
+            beam=model_field(model, "beam", int, cls.scheme),
+        )
 
     # -- hashing -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ imports without the optional dependencies.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,10 +29,25 @@ from lshrs.sources.redis import RedisVectorStore
 
 Batches = Iterator[tuple[list[int], npt.NDArray[np.float32]]]
 
+
+class OpenedSource(NamedTuple):
+    """A source opened by :func:`open_batches`."""
+
+    batches: Batches
+    """Its ``(ids, vectors)`` batches."""
+    total: int | None
+    """Its row count, when known before reading."""
+    ascending: bool
+    """Whether its ids come in ascending order (a query ``ORDER BY`` the id)."""
+    label: str
+    """What it reads, for messages: ``table "items"``, a Parquet path."""
+
+
 __all__ = [
     "ArrayFetcher",
     "Batches",
     "MissingVectorsError",
+    "OpenedSource",
     "PostgresFetcher",
     "RedisVectorStore",
     "array_fetcher",
@@ -45,8 +60,8 @@ __all__ = [
 ]
 
 
-def open_batches(format: str, **arguments: Any) -> tuple[Batches, int | None]:
-    """The batches of the source ``format`` names, and its row count when known.
+def open_batches(format: str, **arguments: Any) -> OpenedSource:
+    """The batches of the source ``format`` names, with what is known of them.
 
     Args:
         format: ``"postgres"`` or ``"parquet"``.
@@ -64,16 +79,16 @@ def open_batches(format: str, **arguments: Any) -> tuple[Batches, int | None]:
             raise ValueError("format='postgres' needs table, index_column and vector_column")
         if "dsn" not in given and "connection_factory" not in given:
             raise ValueError("format='postgres' needs dsn or connection_factory")
-        batches = iter_postgres_vectors(
-            given.pop("dsn", None), given.pop("table"), *columns, **_rest(given)
-        )
-        return batches, None
+        table = given.pop("table")
+        batches = iter_postgres_vectors(given.pop("dsn", None), table, *columns, **_rest(given))
+        return OpenedSource(batches, None, ascending=True, label=f"table {table!r}")
     if format == "parquet":
         if "file_path" not in given or None in columns:
             raise ValueError("format='parquet' needs file_path, index_column and vector_column")
         path = str(given["file_path"])
         batch_size = given.get("batch_size", 10000)
-        return iter_parquet_vectors(path, *columns, batch_size=batch_size), parquet_row_count(path)
+        batches = iter_parquet_vectors(path, *columns, batch_size=batch_size)
+        return OpenedSource(batches, parquet_row_count(path), ascending=False, label=path)
     raise ValueError(f"format must be 'postgres' or 'parquet', got {format!r}")
 
 

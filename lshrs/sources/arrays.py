@@ -47,6 +47,12 @@ def as_id_array(
         raise ValueError(f"{name} must be one-dimensional; got shape {array.shape}")
     if array.size and array.dtype.kind not in "iu":
         raise ValueError(f"{name} must be integers; got dtype {array.dtype} (first: {array[0]!r})")
+    if array.dtype == np.uint64:
+        beyond = np.flatnonzero(array > np.iinfo(np.int64).max)
+        if beyond.size:
+            raise ValueError(
+                f"{name} must fit in int64 like every stored id; got {array[beyond[0]]}"
+            )
     return array.astype(np.int64, copy=False)
 
 

@@ -101,7 +101,15 @@ def _ids(column: pa.Array, index_column: str, path: Path) -> npt.NDArray[np.int6
         raise ValueError(
             f'index column "{index_column}" of {path} is null in some row; every row needs an id'
         )
-    ids: npt.NDArray[np.int64] = column.to_numpy().astype(np.int64, copy=False)
+    values = column.to_numpy()
+    if values.dtype == np.uint64:
+        beyond = np.flatnonzero(values > np.iinfo(np.int64).max)
+        if beyond.size:
+            raise ValueError(
+                f'index column "{index_column}" of {path} holds id {values[beyond[0]]}, beyond '
+                "2**63 - 1; ids must be integers in [0, 2**53 - 1]: map them into that range"
+            )
+    ids: npt.NDArray[np.int64] = values.astype(np.int64, copy=False)
     return ids
 
 

@@ -37,13 +37,21 @@ BAD_BATCHES = [
     ([1, 2, 3], good_vectors()[:, :5], "must have 8 columns"),
     ([1, 2, 3], good_vectors()[0], "must have shape"),
     ([], np.empty((0, EXAMPLE_DIM)), "empty"),
-    ([1, 2, 3], np.where(np.eye(3, EXAMPLE_DIM) > 0, np.nan, good_vectors()), "row 0 contains NaN"),
+    (
+        [1, 2, 3],
+        np.where(np.eye(3, EXAMPLE_DIM) > 0, np.nan, good_vectors()),
+        "id 1 .row 0. contains NaN",
+    ),
     (
         [1, 2, 3],
         np.vstack([good_vectors(2), np.full((1, EXAMPLE_DIM), np.inf)]),
-        "row 2 contains NaN or inf",
+        "id 3 .row 2. contains NaN or inf",
     ),
-    ([1, 2, 3], np.vstack([good_vectors(2), np.zeros((1, EXAMPLE_DIM))]), "row 2 is all zeros"),
+    (
+        [1, 2, 3],
+        np.vstack([good_vectors(2), np.zeros((1, EXAMPLE_DIM))]),
+        "id 3 .row 2. is all zeros",
+    ),
     ([1, 2], good_vectors(), "2 indices but 3 vectors"),
     ([1, 2, 2], good_vectors(), "must be distinct.*\\[2\\]"),
     ([1.0, 2.0, 3.0], good_vectors(), "must be integers, got dtype float64"),
@@ -71,7 +79,7 @@ def test_bad_batches_are_rejected_before_any_write(
     ("index", "vector", "message"),
     [
         (1, np.ones(EXAMPLE_DIM + 1), "must have 8 columns"),
-        (1, np.full(EXAMPLE_DIM, np.nan), "NaN"),
+        (1, np.full(EXAMPLE_DIM, np.nan), "id 1 .row 0. contains NaN"),
         (1, np.ones((2, EXAMPLE_DIM)), "must have shape"),
         (1.5, np.ones(EXAMPLE_DIM), "integers"),
         ("7", np.ones(EXAMPLE_DIM), "integers"),
