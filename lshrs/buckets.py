@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from lshrs.bucket_calls import count_collisions
 from lshrs.describe import expected_configuration
+from lshrs.reads import Found, ReadPlan
 from lshrs.schemes import SignatureScheme
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport, verify_index
-
-Found = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]
-"""Per query: candidate ids and their approximate scores, best first."""
 
 
 class BucketIndex:
@@ -57,6 +57,26 @@ class BucketIndex:
             _, ids, counts = self.storage.query(codes, limit)
             found.append((ids, counts.astype(np.float32)))
         return found
+
+    def read_plan(
+        self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int
+    ) -> ReadPlan:
+        """:meth:`top` as ``gather`` calls and their ranking, for any partition."""
+        fingerprint = self.scheme.fingerprint
+        calls: list[tuple[str, list[Any]]] = [
+            ("gather", [fingerprint, *self.scheme.probe_codes(query, extra_probes)])
+            for query in queries
+        ]
+
+        def finish(replies: list[list[Any]]) -> Found:
+            found: Found = []
+            for parts in replies:
+                members = b" ".join(p.encode() if isinstance(p, str) else p for p in parts)
+                _, ids, counts = count_collisions(members, limit)
+                found.append((ids, counts.astype(np.float32)))
+            return found
+
+        return ReadPlan(calls, finish)
 
     def candidate_count(self, query: npt.NDArray[np.float32], extra_probes: int) -> int:
         """Distinct ids in the buckets a query for ``query`` reads."""

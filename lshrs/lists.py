@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from lshrs.describe import expected_configuration
 from lshrs.protocol import NoConfigError
+from lshrs.reads import Found, ReadPlan
 from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.similarity import best
 from lshrs.storage import RedisStorage
@@ -38,6 +39,8 @@ VERIFY_CHUNKS_PER_CALL = 4
 """Reverse-index hashes (128 entries at most each) one verify call checks."""
 MAX_LISTS_PER_CALL = 1024
 """Lists one compact or verify call names at most (the scripts accept 1,024)."""
+ALL = 2**62
+"""A limit above any number of records: every candidate."""
 _LIST_KEY = re.compile(rb"l(\d+)")
 _CHUNK_KEY = re.compile(rb"r(\d+)")
 _STORE_KEY = re.compile(rb"v\d+")
@@ -162,28 +165,31 @@ class ListIndex:
 
     # -- reads -------------------------------------------------------------------------
 
-    def _many(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        return self.storage.protocol.call_many(self.root, calls)
-
-    def candidates(
-        self, queries: npt.NDArray[np.float32], nprobe: int
-    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
-        """Approximate ``(ids, scores)`` of every record in each query's ``nprobe``
-        nearest lists: one pipelined script call per query, one round trip in all.
-
-        Args:
-            queries: validated float32 ``(n, dim)``.
-            nprobe: lists per query.
-        """
+    def read_plan(
+        self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0
+    ) -> ReadPlan:
+        """:meth:`top` as ``ivf_scan`` calls (one per query) and the scoring of their
+        replies, for this index or any partition of it."""
         prepared = self.model.prepare(queries)
-        probes = self.model.probe(prepared, nprobe)
+        probes = self.model.probe(prepared, self.model.nprobe)
         fingerprint = self.model.fingerprint
-        scans = [("ivf_scan", [fingerprint, *lists.tolist()]) for lists in probes]
-        replies = [self._call(*scans[0])] if len(scans) == 1 else self._many(scans)
-        return [
-            self.model.score(query, lists, reply) if reply else _empty()
-            for query, lists, reply in zip(prepared, probes, replies, strict=True)
+        calls: list[tuple[str, list[Any]]] = [
+            ("ivf_scan", [fingerprint, *lists.tolist()]) for lists in probes
         ]
+
+        def finish(replies: list[list[Any]]) -> Found:
+            found: Found = []
+            for query, lists, parts in zip(prepared, probes, replies, strict=True):
+                parts = [part for part in parts if part]
+                blobs = (
+                    parts[0] if len(parts) == 1 else [b"".join(p) for p in zip(*parts, strict=True)]
+                )
+                ids, scores = self.model.score(query, lists, blobs) if blobs else _empty()
+                keep = best(scores, ids, limit)
+                found.append((ids[keep], scores[keep]))
+            return found
+
+        return ReadPlan(calls, finish)
 
     def writer(
         self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
@@ -191,22 +197,21 @@ class ListIndex:
         """Encode validated vectors now; the returned call writes them (returns new ids)."""
         return partial(self.insert, self.insert_calls(ids, vectors))
 
-    def top(
-        self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0
-    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    def top(self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0) -> Found:
         """The ``limit`` best-scored records of each query's ``nprobe`` lists, best first,
-        ties by smaller id; one round trip in all. ``extra_probes`` is for bucket
-        indexes (here ``model.nprobe`` sets the depth).
+        ties by smaller id; one round trip in all (the queries' calls are pipelined).
+        ``extra_probes`` is for bucket indexes (here ``model.nprobe`` sets the depth).
         """
-        found = []
-        for ids, scores in self.candidates(queries, self.model.nprobe):
-            keep = best(scores, ids, limit)
-            found.append((ids[keep], scores[keep]))
-        return found
+        plan = self.read_plan(queries, limit)
+        if len(plan.calls) == 1:
+            replies = [self._call(*plan.calls[0])]
+        else:
+            replies = self.storage.protocol.call_many(self.root, plan.calls)
+        return plan.finish([[reply] for reply in replies])
 
     def candidate_count(self, query: npt.NDArray[np.float32], extra_probes: int = 0) -> int:
         """Records in the lists a query for ``query`` reads."""
-        return int(self.candidates(query[None], self.model.nprobe)[0][0].size)
+        return int(self.top(query[None], ALL)[0][0].size)
 
     # -- checks ------------------------------------------------------------------------
 

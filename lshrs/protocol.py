@@ -25,6 +25,9 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from lshrs.cluster import Client
+from lshrs.replication import READ_ONLY_SCRIPTS, ReplicaWait
+
 SCRIPT_NAMES = (
     "init",
     "insert",
@@ -150,11 +153,13 @@ class Protocol:
         []
     """
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self.scripts: dict[str, Script] = {
             name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
         }
+        self.wait: ReplicaWait | None = None
+        """When set, every writing call is followed by ``WAIT`` (:mod:`lshrs.replication`)."""
 
     def call(self, name: str, root: bytes, args: Sequence[Any], client: Any = None) -> Any:
         """Run script ``name`` with ``KEYS[1] = root``.
@@ -170,10 +175,43 @@ class Protocol:
             ScriptError: a subclass from :data:`ERRORS` when the script refuses.
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
+        if client is None and self.wait is not None and name not in READ_ONLY_SCRIPTS:
+            return self._call_and_wait(self.wait, name, root, args)
         try:
             return self.scripts[name](keys=[root], args=list(args), client=client)
         except redis.ResponseError as error:
             raise translate(error) from error
+
+    def _call_and_wait(self, wait: ReplicaWait, name: str, root: bytes, args: Sequence[Any]) -> Any:
+        """One writing call and ``WAIT`` in one pipeline, so both use one connection."""
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(self.scripts[name].sha, 1, root, *args)
+            wait.queue(pipe, self.client, root)
+            reply, confirmed = pipe.execute(raise_on_error=False)
+            if not (isinstance(reply, NoScriptError) and attempt == 0):
+                break
+            self.load_all()
+        if isinstance(reply, redis.ResponseError):
+            raise translate(reply) from reply
+        if isinstance(reply, Exception):
+            raise reply
+        wait.check(confirmed, root)
+        return reply
+
+    def queue_wait(self, pipe: Any, root: bytes) -> bool:
+        """Queue ``WAIT`` after the writing calls queued on ``pipe``, when waiting is
+        on; True when queued (then the last reply of ``execute()`` is its count, for
+        :meth:`check_wait`)."""
+        if self.wait is None:
+            return False
+        self.wait.queue(pipe, self.client, root)
+        return True
+
+    def check_wait(self, confirmed: Any, root: bytes) -> None:
+        """Check the reply of a ``WAIT`` queued by :meth:`queue_wait`."""
+        if self.wait is not None:
+            self.wait.check(confirmed, root)
 
     def call_many(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Run several script calls in one pipeline: one round trip.
@@ -194,11 +232,28 @@ class Protocol:
                 (the other calls have run).
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
-        replies = self._pipeline(root, calls)
+        return self.call_each([(name, root, args) for name, args in calls])
+
+    def call_each(self, calls: Sequence[tuple[str, bytes, Sequence[Any]]]) -> list[Any]:
+        """Run script calls on several roots (the partitions of an index) in one
+        pipeline. On a Redis Cluster client the pipeline writes every node's calls
+        before reading any reply, so all nodes work at once: one round trip.
+
+        Args:
+            calls: ``(script name, root, ARGV)`` triples.
+
+        Returns:
+            The replies, in the order of ``calls``.
+
+        Raises:
+            ScriptError: as :meth:`call_many`.
+            redis.exceptions.RedisError: any other Redis error, unchanged.
+        """
+        replies = self._pipeline(calls)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             self.load_all()
-            again = self._pipeline(root, [calls[i] for i in missing])
+            again = self._pipeline([calls[i] for i in missing])
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         for reply in replies:
@@ -208,11 +263,11 @@ class Protocol:
                 raise reply
         return replies
 
-    def _pipeline(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+    def _pipeline(self, calls: Sequence[tuple[str, bytes, Sequence[Any]]]) -> list[Any]:
         # EVALSHA queued directly: redis-py's Script in a pipeline adds a SCRIPT EXISTS
         # round trip to every execute.
         pipe = self.client.pipeline(transaction=False)
-        for name, args in calls:
+        for name, root, args in calls:
             pipe.evalsha(self.scripts[name].sha, 1, root, *args)
         return list(pipe.execute(raise_on_error=False))
 

@@ -12,6 +12,7 @@ from redis.commands.core import Script
 
 from lshrs import legacy
 from lshrs.bucket_calls import MIN_GROUP_SIZE, count_collisions, encode_insert
+from lshrs.cluster import Client, client_from_url
 from lshrs.eviction import check_eviction_policy
 from lshrs.keys import KeySpace
 from lshrs.legacy import BucketOperation
@@ -66,10 +67,12 @@ class RedisStorage:
         prefix: key prefix of this index; any characters but ``{`` and ``}``.
         decode_responses: passed to the redis-py client for the caller's own use of
             :attr:`client`; lshrs works either way.
-        url: a full ``redis://`` / ``rediss://`` (TLS) / ``unix://`` URL; overrides
-            host, port, db and password.
+        url: a full ``redis://`` / ``rediss://`` (TLS) / ``unix://`` URL, or
+            ``redis+cluster://`` / ``rediss+cluster://`` for a Redis Cluster
+            (:mod:`lshrs.cluster`); overrides host, port, db and password.
         username: ACL username (optional).
-        client: an existing ``redis.Redis`` to use instead of connecting.
+        client: an existing ``redis.Redis`` or ``redis.cluster.RedisCluster`` to use
+            instead of connecting.
         ids_per_call: ids per insert script call (:meth:`insert_many`); each call is
             atomic, so larger calls hold Redis longer.
         min_group_size: see :func:`encode_insert`.
@@ -90,7 +93,7 @@ class RedisStorage:
         *,
         url: str | None = None,
         username: str | None = None,
-        client: redis.Redis | None = None,
+        client: Client | None = None,
         ids_per_call: int = IDS_PER_CALL,
         min_group_size: float = MIN_GROUP_SIZE,
         **connection_kwargs: Any,
@@ -100,7 +103,7 @@ class RedisStorage:
         self.min_group_size = min_group_size
         if client is None:
             if url is not None:
-                client = redis.Redis.from_url(
+                client = client_from_url(
                     url, decode_responses=decode_responses, **connection_kwargs
                 )
             else:
@@ -206,6 +209,15 @@ class RedisStorage:
             raise self._friendly(typed) from error
         return replies
 
+    def _execute_writes(self, pipe: Any) -> list[Any]:
+        """:meth:`_execute` of queued writing calls, followed by the replica wait when
+        the protocol waits for replicas (:mod:`lshrs.replication`)."""
+        if not self.protocol.queue_wait(pipe, self.keys.root):
+            return self._execute(pipe)
+        *replies, confirmed = self._execute(pipe)
+        self.protocol.check_wait(confirmed, self.keys.root)
+        return replies
+
     def _friendly(self, error: ScriptError) -> ScriptError:
         """A script error told for this index: a configuration mismatch names both
         configurations and what to do; the others keep their message."""
@@ -247,7 +259,7 @@ class RedisStorage:
                 pipe = self.client.pipeline(transaction=False)
                 for args in calls:
                     self.protocol.call("insert", self.keys.root, args, client=pipe)
-                return sum(int(added) for added in self._execute(pipe))
+                return sum(int(added) for added in self._execute_writes(pipe))
             except NoConfigError:
                 if attempt == 0:
                     self.reattach()
@@ -277,7 +289,7 @@ class RedisStorage:
             self.protocol.call(
                 "delete", self.keys.root, id_bytes[start : start + DELETE_IDS_PER_CALL], pipe
             )
-        return sum(int(removed) for removed in self._execute(pipe))
+        return sum(int(removed) for removed in self._execute_writes(pipe))
 
     def query(
         self, codes: Sequence[bytes], limit: int

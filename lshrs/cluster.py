@@ -1,0 +1,54 @@
+"""Connecting by URL to one Redis server or to a Redis Cluster.
+
+``redis+cluster://host:port`` (``rediss+cluster://`` with TLS) names any node of a
+cluster: redis-py's :class:`redis.cluster.RedisCluster` discovers the others, routes
+each call to the master of its key's slot, follows ``MOVED`` / ``ASK`` redirections
+and retries ``TRYAGAIN``, connection errors and ``CLUSTERDOWN`` with backoff. Every
+other URL (``redis://``, ``rediss://``, ``unix://``) opens one server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""URL schemes that mean a cluster, and the scheme redis-py reads in their place."""
+
+Client = redis.Redis | RedisCluster
+"""A client lshrs runs on: one server, or a cluster."""
+
+
+def client_from_url(url: str, **kwargs: Any) -> Client:
+    """A client for ``url``: a :class:`RedisCluster` for ``redis+cluster://`` and
+    ``rediss+cluster://``, else a :class:`redis.Redis`.
+
+    Args:
+        url: the server or cluster URL.
+        **kwargs: more client arguments (``decode_responses``, timeouts, ``retry``).
+
+    Raises:
+        ValueError: for a cluster URL naming a database other than 0 (a cluster has
+            only database 0).
+
+    Example:
+        >>> type(client_from_url("redis://localhost:6379/0")).__name__
+        'Redis'
+    """
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme.lower() in CLUSTER_SCHEMES:
+        path = rest.partition("/")[2].partition("?")[0]
+        if path not in ("", "0"):
+            raise ValueError(
+                f"a Redis Cluster has only database 0, but {url!r} names database {path!r}; "
+                "drop the /<db> part"
+            )
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", **kwargs)
+    return redis.Redis.from_url(url, **kwargs)
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a Redis Cluster client."""
+    return isinstance(client, RedisCluster)
