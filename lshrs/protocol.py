@@ -25,8 +25,8 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from lshrs.cluster import Client
-from lshrs.replication import READ_ONLY_SCRIPTS, ReplicaWait
+from lshrs.cluster import Client, is_cluster
+from lshrs.replication import READ_ONLY_SCRIPTS, ReplicaWait, node_name
 
 SCRIPT_NAMES = (
     "init",
@@ -183,35 +183,8 @@ class Protocol:
             raise translate(error) from error
 
     def _call_and_wait(self, wait: ReplicaWait, name: str, root: bytes, args: Sequence[Any]) -> Any:
-        """One writing call and ``WAIT`` in one pipeline, so both use one connection."""
-        for attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            pipe.evalsha(self.scripts[name].sha, 1, root, *args)
-            wait.queue(pipe, self.client, root)
-            reply, confirmed = pipe.execute(raise_on_error=False)
-            if not (isinstance(reply, NoScriptError) and attempt == 0):
-                break
-            self.load_all()
-        if isinstance(reply, redis.ResponseError):
-            raise translate(reply) from reply
-        if isinstance(reply, Exception):
-            raise reply
-        wait.check(confirmed, root)
-        return reply
-
-    def queue_wait(self, pipe: Any, root: bytes) -> bool:
-        """Queue ``WAIT`` after the writing calls queued on ``pipe``, when waiting is
-        on; True when queued (then the last reply of ``execute()`` is its count, for
-        :meth:`check_wait`)."""
-        if self.wait is None:
-            return False
-        self.wait.queue(pipe, self.client, root)
-        return True
-
-    def check_wait(self, confirmed: Any, root: bytes) -> None:
-        """Check the reply of a ``WAIT`` queued by :meth:`queue_wait`."""
-        if self.wait is not None:
-            self.wait.check(confirmed, root)
+        """One writing call and its ``WAIT`` in one pipeline, so both use one connection."""
+        return self.call_each([(name, root, args)])[0]
 
     def call_many(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Run several script calls in one pipeline: one round trip.
@@ -249,11 +222,11 @@ class Protocol:
             ScriptError: as :meth:`call_many`.
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
-        replies = self._pipeline(calls)
+        replies, waits = self._pipeline(calls)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             self.load_all()
-            again = self._pipeline([calls[i] for i in missing])
+            again, waits = self._pipeline([calls[i] for i in missing])
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         for reply in replies:
@@ -261,18 +234,48 @@ class Protocol:
                 raise translate(reply) from reply
             if isinstance(reply, Exception):
                 raise reply
+        if self.wait is not None:
+            for root, confirmed in waits:
+                self.wait.check(confirmed, root)
         return replies
 
-    def _pipeline(self, calls: Sequence[tuple[str, bytes, Sequence[Any]]]) -> list[Any]:
-        # EVALSHA queued directly: redis-py's Script in a pipeline adds a SCRIPT EXISTS
-        # round trip to every execute.
+    def _pipeline(
+        self, calls: Sequence[tuple[str, bytes, Sequence[Any]]]
+    ) -> tuple[list[Any], list[tuple[bytes, Any]]]:
+        """The calls' replies, and ``(root, WAIT reply)`` for each connection that wrote
+        when waiting for replicas."""
+        # EVALSHA queued as a plain command: redis-py's Script in a pipeline adds a
+        # SCRIPT EXISTS round trip to every execute, and its cluster pipeline has no
+        # evalsha method.
         pipe = self.client.pipeline(transaction=False)
         for name, root, args in calls:
-            pipe.evalsha(self.scripts[name].sha, 1, root, *args)
-        return list(pipe.execute(raise_on_error=False))
+            pipe.execute_command("EVALSHA", self.scripts[name].sha, 1, root, *args)
+        waited = self._queue_waits(pipe, calls)
+        replies = list(pipe.execute(raise_on_error=False))
+        return replies[: len(calls)], list(zip(waited, replies[len(calls) :], strict=True))
+
+    def _queue_waits(
+        self, pipe: Any, calls: Sequence[tuple[str, bytes, Sequence[Any]]]
+    ) -> list[bytes]:
+        """Queue one ``WAIT`` per node the calls write to, after its writes (a pipeline
+        uses one connection per node); the roots they were queued for."""
+        if self.wait is None:
+            return []
+        last_write: dict[str, bytes] = {}
+        for name, root, _ in calls:
+            if name not in READ_ONLY_SCRIPTS:
+                last_write[node_name(self.client, root)] = root
+        for root in last_write.values():
+            self.wait.queue(pipe, self.client, root)
+        return list(last_write.values())
 
     def load_all(self) -> None:
-        """SCRIPT LOAD every script in one pipeline, so the first calls run EVALSHA."""
+        """SCRIPT LOAD every script in one pipeline, so the first calls run EVALSHA; on a
+        cluster, one SCRIPT LOAD per script, which redis-py sends to every master."""
+        if is_cluster(self.client):
+            for script in self.scripts.values():
+                self.client.script_load(script.script)
+            return
         pipe = self.client.pipeline(transaction=False)
         for script in self.scripts.values():
             pipe.script_load(script.script)

@@ -36,6 +36,14 @@ class NotReplicatedError(RuntimeError):
         )
 
 
+def node_name(client: Any, root: bytes) -> str:
+    """The cluster node holding ``root``'s slot (``host:port``); "" for one server."""
+    if not isinstance(client, RedisCluster):
+        return ""
+    name: str = client.get_node_from_key(root).name  # type: ignore[no-untyped-call]
+    return name
+
+
 @dataclass(frozen=True)
 class ReplicaWait:
     """``WAIT replicas timeout`` after writes.

@@ -209,14 +209,16 @@ class RedisStorage:
             raise self._friendly(typed) from error
         return replies
 
-    def _execute_writes(self, pipe: Any) -> list[Any]:
-        """:meth:`_execute` of queued writing calls, followed by the replica wait when
-        the protocol waits for replicas (:mod:`lshrs.replication`)."""
-        if not self.protocol.queue_wait(pipe, self.keys.root):
-            return self._execute(pipe)
-        *replies, confirmed = self._execute(pipe)
-        self.protocol.check_wait(confirmed, self.keys.root)
-        return replies
+    def _run_many(self, script: str, calls: Sequence[Sequence[Any]]) -> list[Any]:
+        """Several calls of one script in one pipeline (:meth:`Protocol.call_many`),
+        errors as :meth:`_run`'s."""
+        try:
+            return self.protocol.call_many(self.keys.root, [(script, args) for args in calls])
+        except ScriptError as error:
+            friendly = self._friendly(error)
+            if friendly is error:
+                raise
+            raise friendly from error
 
     def _friendly(self, error: ScriptError) -> ScriptError:
         """A script error told for this index: a configuration mismatch names both
@@ -256,10 +258,7 @@ class RedisStorage:
             try:
                 if len(calls) == 1:
                     return int(self._run("insert", calls[0]))
-                pipe = self.client.pipeline(transaction=False)
-                for args in calls:
-                    self.protocol.call("insert", self.keys.root, args, client=pipe)
-                return sum(int(added) for added in self._execute_writes(pipe))
+                return sum(int(added) for added in self._run_many("insert", calls))
             except NoConfigError:
                 if attempt == 0:
                     self.reattach()
@@ -284,12 +283,11 @@ class RedisStorage:
         id_bytes = np.unique(ids).astype(np.bytes_).tolist()
         if len(id_bytes) <= DELETE_IDS_PER_CALL:
             return int(self._run("delete", id_bytes))
-        pipe = self.client.pipeline(transaction=False)
-        for start in range(0, len(id_bytes), DELETE_IDS_PER_CALL):
-            self.protocol.call(
-                "delete", self.keys.root, id_bytes[start : start + DELETE_IDS_PER_CALL], pipe
-            )
-        return sum(int(removed) for removed in self._execute_writes(pipe))
+        calls = [
+            id_bytes[start : start + DELETE_IDS_PER_CALL]
+            for start in range(0, len(id_bytes), DELETE_IDS_PER_CALL)
+        ]
+        return sum(int(removed) for removed in self._run_many("delete", calls))
 
     def query(
         self, codes: Sequence[bytes], limit: int
