@@ -221,6 +221,13 @@ def translate(error: redis.ResponseError) -> Exception:
     return ERRORS.get(code, ScriptError)(code, detail)
 
 
+def _ran(reply: Any) -> bool:
+    """Whether a pipelined FCALL reached its function: a reply, or an lshrs error."""
+    return not isinstance(reply, Exception) or (
+        isinstance(reply, redis.ResponseError) and parse_error(reply) is not None
+    )
+
+
 class Protocol:
     """Every lshrs script on one client, called as a function of this version's Redis
     Functions library when the server has it, with EVALSHA otherwise.
@@ -251,15 +258,13 @@ class Protocol:
         """``"functions"``, ``"scripts"`` (EVALSHA), or None before the first call."""
         self._no_library: redis.ResponseError | None = None
 
-    def call(self, name: str, root: bytes, args: Sequence[Any], client: Any = None) -> Any:
+    def call(self, name: str, root: bytes, args: Sequence[Any]) -> Any:
         """Run script ``name`` with ``KEYS[1] = root``.
 
         Args:
             name: a script of :data:`SCRIPT_NAMES`.
             root: the index's hash-tagged key prefix (``b"{lsh}:"``).
             args: ``ARGV``.
-            client: a pipeline to queue the call on (its errors surface at
-                ``execute()``; pass them to :func:`translate`).
 
         Raises:
             ScriptError: a subclass from :data:`ERRORS` when the script refuses.
@@ -268,13 +273,9 @@ class Protocol:
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
         try:
-            if client is not None:
-                if self.path is None:
-                    self._choose_path(root)
-                return self._queue(client, name, root, list(args))
             if self.path != "scripts":
                 try:
-                    reply = self._queue(self.client, name, root, list(args), functions=True)
+                    reply = self._fcall(self.client, name, root, args)
                 except redis.ResponseError as error:
                     if not self._lacks_library(error):
                         if parse_error(error) is not None:
@@ -310,13 +311,13 @@ class Protocol:
             LibraryNotInstalledError: as :meth:`call`.
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
-        if self.path is None:
-            self._choose_path(root)
         replies = self._pipeline(root, calls)
-        if self.path == "functions":
+        if self.path != "scripts":
             lost = [i for i, reply in enumerate(replies) if self._lacks_library(reply)]
             if lost:
                 self._resend(root, calls, replies, lost)
+            elif self.path is None and any(_ran(reply) for reply in replies):
+                self.path = "functions"
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             self.load_all()
@@ -345,27 +346,10 @@ class Protocol:
         except NoPermissionError as error:
             raise self._explain(error) from error
 
-    def _queue(
-        self, client: Any, name: str, root: bytes, args: list[Any], functions: bool = False
-    ) -> Any:
-        """FCALL / FCALL_RO, or the registered script, of one call on ``client`` (a
-        pipeline queues it; redis-py loads the pipeline's scripts before it runs)."""
-        if functions or self.path == "functions":
-            command = client.fcall_ro if "no-writes" in script_flags(name) else client.fcall
-            return command(function_name(name), 1, root, *args)
-        return self.scripts[name](keys=[root], args=args, client=client)
-
-    def _choose_path(self, root: bytes) -> None:
-        """Settle the path before queuing calls: one read-only call of the library
-        (``gather`` of an impossible fingerprint reads only ``<root>cfg``)."""
-        try:
-            self._queue(self.client, "gather", root, [""], functions=True)
-        except redis.ResponseError as error:
-            if self._lacks_library(error):
-                return
-            if parse_error(error) is None:
-                raise
-        self.path = "functions"
+    def _fcall(self, client: Any, name: str, root: bytes, args: Sequence[Any]) -> Any:
+        """FCALL (FCALL_RO for a ``no-writes`` script) of one call on ``client``."""
+        command = client.fcall_ro if "no-writes" in script_flags(name) else client.fcall
+        return command(function_name(name), 1, root, *args)
 
     def _lacks_library(self, reply: Any) -> bool:
         """Whether a reply to FCALL means this library cannot serve this client; if so,
@@ -390,8 +374,8 @@ class Protocol:
     def _pipeline(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for name, args in calls:
-            if self.path == "functions":
-                self._queue(pipe, name, root, list(args))
+            if self.path != "scripts":
+                self._fcall(pipe, name, root, args)
             else:
                 # EVALSHA queued directly: redis-py's Script in a pipeline adds a SCRIPT
                 # EXISTS round trip to every execute; call_many reloads after NOSCRIPT.

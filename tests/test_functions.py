@@ -306,16 +306,18 @@ def test_a_fcall_only_client_of_another_version_is_told_to_install_its_library(
         )
 
 
-def test_a_removed_library_is_noticed_and_the_client_uses_scripts(fresh7):
+@pytest.mark.parametrize("ids_per_call", [1_000, 2], ids=["one call", "pipelined calls"])
+def test_a_removed_library_is_noticed_and_the_client_uses_scripts(fresh7, ids_per_call):
     admin = redis.Redis(port=fresh7.port)
     install(admin)
     with LSHRS(dim=DIM, redis_port=fresh7.port, redis_prefix="gone") as lsh:
         lsh.index([1], np.ones((1, DIM)))
         assert lsh.storage.protocol.path == "functions"
         admin.function_delete(library_name())
-        lsh.index([2], -np.ones((1, DIM)))
+        lsh.storage.ids_per_call = ids_per_call
+        lsh.index([2, 3, 4, 5, 6], np.random.default_rng(3).standard_normal((5, DIM)))
         assert lsh.storage.protocol.path == "scripts"
-        assert lsh.stats()["num_indexed"] == 2 and lsh.verify().ok
+        assert lsh.stats()["num_indexed"] == 6 and lsh.verify().ok
 
 
 def run_install(capsys, server: RedisProcess, *flags: str) -> str:
