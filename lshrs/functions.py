@@ -123,7 +123,12 @@ class InstallReport:
     removed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        """The report as lines for a person."""
+        """The report as lines for a person.
+
+        Example:
+            >>> InstallReport("lshrs_0123456789ab", "installed", ["lshrs_ba9876543210"]).lines()
+            ['installed lshrs_0123456789ab (... functions)', 'other lshrs versions still installed: lshrs_ba9876543210 (their clients use them; remove them with --prune once no client does)']
+        """  # noqa: E501
         lines = [f"{self.action} {self.library} ({len(SCRIPT_NAMES)} functions)"]
         lines += [f"removed {name}" for name in self.removed]
         if self.others:
