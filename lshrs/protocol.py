@@ -1,13 +1,21 @@
 """The Redis protocol of lshrs: its Lua scripts, how they load, and what their errors mean.
 
-This module is the one owner of three rules:
+This module is the one owner of four rules:
 
 - **Loading.** Every script of ``lua/`` is read once, with its ``--- @include "name"``
   lines replaced by ``lua/includes/<name>.lua`` (shared helpers written once), and
   registered once per client through :class:`Protocol`. redis-py's
   :class:`redis.commands.core.Script` calls it with EVALSHA and reloads it after a
   NOSCRIPT.
-- **Calling.** :meth:`Protocol.call` runs a script with the index root as its only key.
+- **Naming the Functions library.** On Redis 7+ and Valkey an administrator may install
+  the same scripts as one Redis Functions library (:mod:`lshrs.functions`). Its name,
+  :func:`library_name`, carries a digest of every expanded script, and each function is
+  ``<library name>_<script>`` (:func:`function_name`), so a client only ever calls
+  functions made of exactly its own scripts. A script's Functions flags are the
+  ``Flags`` line of its header (:func:`script_flags`).
+- **Calling.** :meth:`Protocol.call` runs a script with the index root as its only key:
+  FCALL (FCALL_RO for ``no-writes`` scripts) when the server has this version's
+  library, EVALSHA otherwise.
 - **Errors.** Scripts fail with ``LSHRS_<CODE> <detail>``; :func:`translate` turns
   that into the exception class :data:`ERRORS` names. The classes subclass
   ``ValueError`` or ``RuntimeError`` as the public API documents.
@@ -15,6 +23,7 @@ This module is the one owner of three rules:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -23,7 +32,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError
 
 SCRIPT_NAMES = (
     "init",
@@ -43,9 +52,18 @@ SCRIPT_NAMES = (
     "ivf_compact",
 )
 _INCLUDE = re.compile(r'^--- @include "([a-z_]+)"$', re.MULTILINE)
-_SCRIPT_ERROR = re.compile(
-    r"LSHRS_([A-Z_]+) ?(.*?)(?: script: [0-9a-f]{40}, on @\S+\.)?\s*$", re.DOTALL
+_SCRIPT_ERROR = re.compile(r"LSHRS_([A-Z_]+) ?(.*?)(?: script: \S+, on @\S+\.)?\s*$", re.DOTALL)
+_FLAGS_LINE = re.compile(r"^  Flags {4}(.*)$", re.MULTILINE)
+FUNCTION_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
+"""The flags Redis accepts in ``redis.register_function``."""
+FUNCTIONS_FORMAT = "lshrs-functions/1"
+"""The version of the library's layout (how scripts become functions); part of the digest."""
+# Replies that mean "no function of this version here": the server has no Functions
+# (Redis 6.2), this library is not loaded, or the user may not FCALL.
+_NO_FUNCTION = re.compile(
+    r"^Function not found|^unknown command|no permissions to run the 'fcall", re.IGNORECASE
 )
+_SCRIPTS_REFUSED = re.compile(r"no permissions to run the '(?:evalsha|script)", re.IGNORECASE)
 
 
 def lua_dir() -> Path:
@@ -74,6 +92,66 @@ def script_source(name: str) -> str:
         return path.read_text(encoding="utf-8").rstrip("\n")
 
     return _INCLUDE.sub(include, text)
+
+
+@cache
+def script_flags(name: str) -> tuple[str, ...]:
+    """The Redis Functions flags of a script: its header's ``Flags`` line, e.g.
+    ``Flags    no-writes`` (several: ``Flags    allow-oom, no-cluster``); none without.
+
+    Raises:
+        ValueError: for an unknown script or a flag Redis does not know.
+
+    Example:
+        >>> script_flags("query"), script_flags("insert")
+        (('no-writes',), ())
+    """
+    match = _FLAGS_LINE.search(script_source(name))
+    flags = tuple(match.group(1).split(", ")) if match else ()
+    unknown = [flag for flag in flags if flag not in FUNCTION_FLAGS]
+    if unknown:
+        raise ValueError(
+            f"script {name!r} has Flags {unknown}; Redis knows {', '.join(FUNCTION_FLAGS)}"
+        )
+    return flags
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+@cache
+def library_version() -> str:
+    """The digest that names this client's Functions library: the first 12 hex digits
+    of the SHA1 of :data:`FUNCTIONS_FORMAT`, a newline, then one line
+    ``<script> <SHA1 of its expanded source>`` per script in name order.
+
+    Any change to a script or to the library's layout changes it, so two versions of
+    the library never share a name and can be installed side by side.
+    """
+    lines = [FUNCTIONS_FORMAT, *(f"{n} {_sha1(script_source(n))}" for n in sorted(SCRIPT_NAMES))]
+    return _sha1("".join(line + "\n" for line in lines))[:12]
+
+
+def library_name() -> str:
+    """``lshrs_<library_version()>``: the library this client calls.
+
+    Example:
+        >>> re.fullmatch(r"lshrs_[0-9a-f]{12}", library_name()) is not None
+        True
+    """
+    return f"lshrs_{library_version()}"
+
+
+def function_name(name: str) -> str:
+    """The function that runs script ``name``: ``lshrs_<version>_<name>``.
+
+    Raises:
+        ValueError: for a name that is not a script of ``lua/``.
+    """
+    if name not in SCRIPT_NAMES:
+        raise ValueError(f"unknown script {name!r}; scripts: {', '.join(SCRIPT_NAMES)}")
+    return f"{library_name()}_{name}"
 
 
 _Error = TypeVar("_Error", bound="ScriptError")
@@ -114,6 +192,11 @@ class NotIndexedError(ScriptError, ValueError):
     """An id the call needs is not in the index."""
 
 
+class LibraryNotInstalledError(RuntimeError):
+    """The server has Redis Functions but not this version's library, and the user may
+    not load scripts either: an administrator must run ``lshrs install``."""
+
+
 ERRORS: dict[str, type[ScriptError]] = {
     "BAD_ARGUMENT": BadArgumentError,
     "CONFIG_MISMATCH": ConfigMismatchError,
@@ -138,8 +221,22 @@ def translate(error: redis.ResponseError) -> Exception:
     return ERRORS.get(code, ScriptError)(code, detail)
 
 
+def _ran(reply: Any) -> bool:
+    """Whether a pipelined FCALL reached its function: a reply, or an lshrs error."""
+    return not isinstance(reply, Exception) or (
+        isinstance(reply, redis.ResponseError) and parse_error(reply) is not None
+    )
+
+
 class Protocol:
-    """Every lshrs script, registered once on one client.
+    """Every lshrs script on one client, called as a function of this version's Redis
+    Functions library when the server has it, with EVALSHA otherwise.
+
+    The path is chosen at the first call: FCALL is tried, and a server without
+    Functions (Redis 6.2), without this library, or a user without ``+fcall`` makes
+    the client use EVALSHA from then on. A library removed later is noticed the same
+    way. A user that may neither call the library nor run scripts gets
+    :class:`LibraryNotInstalledError`.
 
     Args:
         client: the redis-py client the scripts run on.
@@ -148,6 +245,8 @@ class Protocol:
         >>> protocol = Protocol(redis.Redis.from_url(redis_url))
         >>> protocol.call("ivf_scan", b"{no-such-index}:", ["fingerprint", 0])
         []
+        >>> protocol.path in ("functions", "scripts")
+        True
     """
 
     def __init__(self, client: redis.Redis) -> None:
@@ -155,23 +254,40 @@ class Protocol:
         self.scripts: dict[str, Script] = {
             name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
         }
+        self.path: str | None = None
+        """``"functions"``, ``"scripts"`` (EVALSHA), or None before the first call."""
+        self._no_library: redis.ResponseError | None = None
 
-    def call(self, name: str, root: bytes, args: Sequence[Any], client: Any = None) -> Any:
+    def call(self, name: str, root: bytes, args: Sequence[Any]) -> Any:
         """Run script ``name`` with ``KEYS[1] = root``.
 
         Args:
             name: a script of :data:`SCRIPT_NAMES`.
             root: the index's hash-tagged key prefix (``b"{lsh}:"``).
             args: ``ARGV``.
-            client: a pipeline to queue the call on (its errors surface at
-                ``execute()``; pass them to :func:`translate`).
 
         Raises:
             ScriptError: a subclass from :data:`ERRORS` when the script refuses.
+            LibraryNotInstalledError: when the user may run neither this version's
+                library nor scripts.
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
         try:
-            return self.scripts[name](keys=[root], args=list(args), client=client)
+            if self.path != "scripts":
+                try:
+                    reply = self._fcall(self.client, name, root, args)
+                except redis.ResponseError as error:
+                    if not self._lacks_library(error):
+                        if parse_error(error) is not None:
+                            self.path = "functions"
+                        raise
+                else:
+                    self.path = "functions"
+                    return reply
+            try:
+                return self.scripts[name](keys=[root], args=list(args))
+            except NoPermissionError as error:
+                raise self._explain(error) from error
         except redis.ResponseError as error:
             raise translate(error) from error
 
@@ -179,8 +295,8 @@ class Protocol:
         """Run several script calls in one pipeline: one round trip.
 
         Each call is atomic on its own; together they are not a transaction. Calls
-        refused with NOSCRIPT (a restarted or flushed server) did not run: the
-        scripts are loaded and those calls sent again, once.
+        refused with NOSCRIPT (a restarted or flushed server), or because the library
+        went away, did not run: they are sent again, once, as scripts.
 
         Args:
             root: the index's hash-tagged key prefix, ``KEYS[1]`` of every call.
@@ -192,33 +308,89 @@ class Protocol:
         Raises:
             ScriptError: a subclass from :data:`ERRORS` for the first refused call
                 (the other calls have run).
+            LibraryNotInstalledError: as :meth:`call`.
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
         replies = self._pipeline(root, calls)
+        if self.path != "scripts":
+            lost = [i for i, reply in enumerate(replies) if self._lacks_library(reply)]
+            if lost:
+                self._resend(root, calls, replies, lost)
+            elif self.path is None and any(_ran(reply) for reply in replies):
+                self.path = "functions"
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             self.load_all()
-            again = self._pipeline(root, [calls[i] for i in missing])
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
+            self._resend(root, calls, replies, missing)
         for reply in replies:
+            if isinstance(reply, NoPermissionError):
+                raise self._explain(reply) from reply
             if isinstance(reply, redis.ResponseError):
                 raise translate(reply) from reply
             if isinstance(reply, Exception):
                 raise reply
         return replies
 
-    def _pipeline(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
-        # EVALSHA queued directly: redis-py's Script in a pipeline adds a SCRIPT EXISTS
-        # round trip to every execute.
-        pipe = self.client.pipeline(transaction=False)
-        for name, args in calls:
-            pipe.evalsha(self.scripts[name].sha, 1, root, *args)
-        return list(pipe.execute(raise_on_error=False))
-
     def load_all(self) -> None:
-        """SCRIPT LOAD every script in one pipeline, so the first calls run EVALSHA."""
+        """SCRIPT LOAD every script in one pipeline, so the first calls run EVALSHA.
+
+        Does nothing on a client that calls the Functions library.
+        """
+        if self.path == "functions":
+            return
         pipe = self.client.pipeline(transaction=False)
         for script in self.scripts.values():
             pipe.script_load(script.script)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except NoPermissionError as error:
+            raise self._explain(error) from error
+
+    def _fcall(self, client: Any, name: str, root: bytes, args: Sequence[Any]) -> Any:
+        """FCALL (FCALL_RO for a ``no-writes`` script) of one call on ``client``."""
+        command = client.fcall_ro if "no-writes" in script_flags(name) else client.fcall
+        return command(function_name(name), 1, root, *args)
+
+    def _lacks_library(self, reply: Any) -> bool:
+        """Whether a reply to FCALL means this library cannot serve this client; if so,
+        the client uses scripts from now on."""
+        if not isinstance(reply, redis.ResponseError) or not _NO_FUNCTION.search(str(reply)):
+            return False
+        self.path = "scripts"
+        self._no_library = reply
+        return True
+
+    def _resend(
+        self,
+        root: bytes,
+        calls: Sequence[tuple[str, Sequence[Any]]],
+        replies: list[Any],
+        indexes: list[int],
+    ) -> None:
+        again = self._pipeline(root, [calls[i] for i in indexes])
+        for i, reply in zip(indexes, again, strict=True):
+            replies[i] = reply
+
+    def _pipeline(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for name, args in calls:
+            if self.path != "scripts":
+                self._fcall(pipe, name, root, args)
+            else:
+                # EVALSHA queued directly: redis-py's Script in a pipeline adds a SCRIPT
+                # EXISTS round trip to every execute; call_many reloads after NOSCRIPT.
+                pipe.evalsha(self.scripts[name].sha, 1, root, *args)
+        return list(pipe.execute(raise_on_error=False))
+
+    def _explain(self, error: NoPermissionError) -> Exception:
+        """EVALSHA or SCRIPT LOAD refused on a server that lacks this library: the
+        library must be installed; any other refusal stays as it is."""
+        if self._no_library is None or not _SCRIPTS_REFUSED.search(str(error)):
+            return error
+        return LibraryNotInstalledError(
+            f"this client calls the Redis Functions library {library_name()} (its own "
+            f"scripts), which the server does not serve to this user ({self._no_library}), "
+            f"and the user may not run scripts either ({error}). An administrator installs "
+            "the library with `lshrs install --redis-url <url>`; libraries of other lshrs "
+            "versions do not serve this client."
+        )

@@ -21,7 +21,6 @@ from lshrs.protocol import (
     Protocol,
     ScriptError,
     parse_error,
-    translate,
 )
 from lshrs.scripts import Scripts
 
@@ -178,7 +177,7 @@ class RedisStorage:
 
     # -- script calls ----------------------------------------------------------------
 
-    def _run(self, script: str | Script, args: Sequence[Any], client: Any = None) -> Any:
+    def _run(self, script: str | Script, args: Sequence[Any]) -> Any:
         """Run a script (by name, or one of :attr:`scripts`) with this index's root.
 
         Raises:
@@ -188,23 +187,23 @@ class RedisStorage:
         if isinstance(script, Script):
             script = next(name for name, s in self.protocol.scripts.items() if s is script)
         try:
-            return self.protocol.call(script, self.keys.root, args, client)
+            return self.protocol.call(script, self.keys.root, args)
         except ScriptError as error:
             friendly = self._friendly(error)
             if friendly is error:
                 raise
             raise friendly from error
 
-    def _execute(self, pipe: Any) -> list[Any]:
-        """``pipe.execute()`` of queued script calls, their errors as :meth:`_run`'s."""
+    def _run_many(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Several script calls in one pipeline (:meth:`Protocol.call_many`), their
+        errors as :meth:`_run`'s."""
         try:
-            replies: list[Any] = pipe.execute()
-        except redis.ResponseError as error:
-            typed = translate(error)
-            if not isinstance(typed, ScriptError):
+            return self.protocol.call_many(self.keys.root, calls)
+        except ScriptError as error:
+            friendly = self._friendly(error)
+            if friendly is error:
                 raise
-            raise self._friendly(typed) from error
-        return replies
+            raise friendly from error
 
     def _friendly(self, error: ScriptError) -> ScriptError:
         """A script error told for this index: a configuration mismatch names both
@@ -244,10 +243,7 @@ class RedisStorage:
             try:
                 if len(calls) == 1:
                     return int(self._run("insert", calls[0]))
-                pipe = self.client.pipeline(transaction=False)
-                for args in calls:
-                    self.protocol.call("insert", self.keys.root, args, client=pipe)
-                return sum(int(added) for added in self._execute(pipe))
+                return sum(int(added) for added in self._run_many([("insert", c) for c in calls]))
             except NoConfigError:
                 if attempt == 0:
                     self.reattach()
@@ -272,12 +268,11 @@ class RedisStorage:
         id_bytes = np.unique(ids).astype(np.bytes_).tolist()
         if len(id_bytes) <= DELETE_IDS_PER_CALL:
             return int(self._run("delete", id_bytes))
-        pipe = self.client.pipeline(transaction=False)
-        for start in range(0, len(id_bytes), DELETE_IDS_PER_CALL):
-            self.protocol.call(
-                "delete", self.keys.root, id_bytes[start : start + DELETE_IDS_PER_CALL], pipe
-            )
-        return sum(int(removed) for removed in self._execute(pipe))
+        calls = [
+            ("delete", id_bytes[start : start + DELETE_IDS_PER_CALL])
+            for start in range(0, len(id_bytes), DELETE_IDS_PER_CALL)
+        ]
+        return sum(int(removed) for removed in self._run_many(calls))
 
     def query(
         self, codes: Sequence[bytes], limit: int
