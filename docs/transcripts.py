@@ -48,6 +48,12 @@ TRANSCRIPTS: dict[str, list[str]] = {
         "$ sed -e '/^--- @include \"prelude\"$/{r lua/includes/prelude.lua' -e 'd}' "
         "lua/init.lua" + LOAD,
     ],
+    "functions": [
+        'FCALL {function_init} 1 "{{fn}}:" "fp-f" "" num_bands 1 sig_bytes 1',
+        'FCALL_RO {function_query} 1 "{{fn}}:" "fp-f" 10 "\\x00\\x00\\x01"',
+        'FCALL_RO {function_init} 1 "{{fn}}:" "fp-f" "" num_bands 1 sig_bytes 1',
+        'FCALL lshrs_000000000000_init 1 "{{fn}}:" "fp-f" "" num_bands 1 sig_bytes 1',
+    ],
     "init": [
         'EVALSHA {init} 1 "{{demo}}:" "fp-1" "" num_bands 2 sig_bytes 1',
         'EVALSHA {init} 1 "{{demo}}:" "fp-1" "" num_bands 2 sig_bytes 1',
@@ -147,8 +153,11 @@ def run(port: int, command: str) -> str:
             check=True,
         )
         return f"{command}\n{out.stdout.decode().strip()}"
+    from lshrs.protocol import function_name
+
     shas = {name: sha_of(name) for name in SCRIPTS}
-    line = command.format(**shas)
+    functions = {f"function_{name}": function_name(name) for name in SCRIPTS}
+    line = command.format(**shas, **functions)
     out = subprocess.run(
         ["redis-cli", "--no-raw", "-p", str(port)],
         input=(line + "\n").encode(),
@@ -159,6 +168,14 @@ def run(port: int, command: str) -> str:
 
 
 def render(port: int) -> dict[str, str]:
+    from lshrs.functions import library_code
+
+    subprocess.run(
+        ["redis-cli", "-p", str(port), "-x", "FUNCTION", "LOAD"],
+        input=library_code().encode(),
+        capture_output=True,
+        check=True,
+    )
     for name in SCRIPTS:
         subprocess.run(
             ["redis-cli", "-p", str(port), "-x", "SCRIPT", "LOAD"],

@@ -1,4 +1,4 @@
-"""The ``lshrs`` command: demo, index, query, stats, delete, verify."""
+"""The ``lshrs`` command: demo, index, query, stats, delete, verify, install."""
 
 from __future__ import annotations
 
@@ -106,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("ids", nargs="+", type=int)
     verify = commands.add_parser("verify", help="check the index's consistency (exit 1 if not)")
     verify.add_argument("--repair", action="store_true", help="repair from the reverse index")
+    install = commands.add_parser(
+        "install",
+        help="load this version's Redis Functions library (Redis 7+, Valkey; as an admin)",
+        description="Load the lshrs scripts as a Redis Functions library, unless the server "
+        "has it already, and print the ACL rules for an application user of --prefix.",
+    )
+    install.add_argument(
+        "--replace", action="store_true", help="load it again even if it is installed"
+    )
+    install.add_argument(
+        "--prune", action="store_true", help="remove the libraries of other lshrs versions"
+    )
     return parser
 
 
@@ -256,6 +268,25 @@ def run_query(args: argparse.Namespace, connection: dict[str, Any]) -> int:
     return 0
 
 
+def run_install(args: argparse.Namespace, url: str) -> int:
+    from lshrs.functions import install
+    from lshrs.security import acl_rules
+
+    client = redis.Redis.from_url(url)
+    try:
+        report = install(client, replace=args.replace, prune=args.prune)
+    except RuntimeError as error:
+        print(f"lshrs install: {error}", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
+    rules = " ".join(acl_rules(args.prefix, server=client))
+    print(f"an application user of index {args.prefix!r} (--prefix) needs:")
+    print(f"ACL SETUSER <user> on ><password> {rules}")
+    client.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
@@ -271,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_index(args, connection)
     if args.command == "query":
         return run_query(args, connection)
+    if args.command == "install":
+        return run_install(args, connection["redis_url"])
     lsh = LSHRS.from_redis(**connection)
     if args.command == "stats":
         print(json.dumps(lsh.stats(), indent=2))

@@ -13,10 +13,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import redis
 
 from lshrs.core import IndexCore
-from lshrs.protocol import NoConfigError, NotIndexedError, ScriptError, translate
+from lshrs.protocol import NoConfigError, NotIndexedError
 from lshrs.storage import RedisStorage
 from lshrs.validation import as_ids, as_vectors, same_length, unique_ids
 
@@ -64,7 +63,7 @@ class SemanticIds:
         """
         fingerprint = self.storage.fingerprint
         id_text = ids.astype(np.bytes_).tolist()
-        pipe = self.storage.client.pipeline(transaction=False)
+        calls: list[tuple[str, list[Any]]] = []
         for start in range(0, len(id_text), PAIRS_PER_CALL):
             args: list[Any] = [fingerprint]
             for pair in zip(
@@ -73,21 +72,18 @@ class SemanticIds:
                 strict=True,
             ):
                 args += pair
-            self.storage.protocol.call("semantic_id", self.storage.keys.root, args, client=pipe)
+            calls.append(("semantic_id", args))
         try:
-            replies = pipe.execute()
-        except redis.ResponseError as error:
-            typed = translate(error)
-            if isinstance(typed, NoConfigError):
-                typed = typed.with_message(f"index {self.storage.prefix!r} has no configuration")
-            elif isinstance(typed, NotIndexedError):
-                typed = typed.with_message(
-                    f"id {typed.detail} is not indexed: only indexed ids get semantic IDs; "
-                    "index it first"
-                )
-            elif not isinstance(typed, ScriptError):
-                raise
-            raise typed from error
+            replies = self.storage.protocol.call_many(self.storage.keys.root, calls)
+        except NoConfigError as error:
+            raise error.with_message(
+                f"index {self.storage.prefix!r} has no configuration"
+            ) from error
+        except NotIndexedError as error:
+            raise error.with_message(
+                f"id {error.detail} is not indexed: only indexed ids get semantic IDs; "
+                "index it first"
+            ) from error
         return [_text(name) for reply in replies for name in reply]
 
     def get(self, index: int) -> str | None:

@@ -22,7 +22,6 @@ from lshrs.protocol import (
     Protocol,
     ScriptError,
     parse_error,
-    translate,
 )
 from lshrs.scripts import Scripts
 
@@ -181,7 +180,7 @@ class RedisStorage:
 
     # -- script calls ----------------------------------------------------------------
 
-    def _run(self, script: str | Script, args: Sequence[Any], client: Any = None) -> Any:
+    def _run(self, script: str | Script, args: Sequence[Any]) -> Any:
         """Run a script (by name, or one of :attr:`scripts`) with this index's root.
 
         Raises:
@@ -191,29 +190,18 @@ class RedisStorage:
         if isinstance(script, Script):
             script = next(name for name, s in self.protocol.scripts.items() if s is script)
         try:
-            return self.protocol.call(script, self.keys.root, args, client)
+            return self.protocol.call(script, self.keys.root, args)
         except ScriptError as error:
             friendly = self._friendly(error)
             if friendly is error:
                 raise
             raise friendly from error
 
-    def _execute(self, pipe: Any) -> list[Any]:
-        """``pipe.execute()`` of queued script calls, their errors as :meth:`_run`'s."""
-        try:
-            replies: list[Any] = pipe.execute()
-        except redis.ResponseError as error:
-            typed = translate(error)
-            if not isinstance(typed, ScriptError):
-                raise
-            raise self._friendly(typed) from error
-        return replies
-
-    def _run_many(self, script: str, calls: Sequence[Sequence[Any]]) -> list[Any]:
-        """Several calls of one script in one pipeline (:meth:`Protocol.call_many`),
+    def _run_many(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Several script calls in one pipeline (:meth:`Protocol.call_many`), their
         errors as :meth:`_run`'s."""
         try:
-            return self.protocol.call_many(self.keys.root, [(script, args) for args in calls])
+            return self.protocol.call_many(self.keys.root, calls)
         except ScriptError as error:
             friendly = self._friendly(error)
             if friendly is error:
@@ -258,7 +246,7 @@ class RedisStorage:
             try:
                 if len(calls) == 1:
                     return int(self._run("insert", calls[0]))
-                return sum(int(added) for added in self._run_many("insert", calls))
+                return sum(int(added) for added in self._run_many([("insert", c) for c in calls]))
             except NoConfigError:
                 if attempt == 0:
                     self.reattach()
@@ -284,10 +272,10 @@ class RedisStorage:
         if len(id_bytes) <= DELETE_IDS_PER_CALL:
             return int(self._run("delete", id_bytes))
         calls = [
-            id_bytes[start : start + DELETE_IDS_PER_CALL]
+            ("delete", id_bytes[start : start + DELETE_IDS_PER_CALL])
             for start in range(0, len(id_bytes), DELETE_IDS_PER_CALL)
         ]
-        return sum(int(removed) for removed in self._run_many("delete", calls))
+        return sum(int(removed) for removed in self._run_many(calls))
 
     def query(
         self, codes: Sequence[bytes], limit: int

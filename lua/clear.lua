@@ -15,6 +15,8 @@
 
   Reply    array of two: the next cursor (bulk string, "0" when done) and how many
            keys this call deleted (integer).
+  Flags    allow-oom
+           (a Redis Functions flag: runs out of memory, so clearing can free memory)
 ]]
 if redis.replicate_commands then redis.replicate_commands() end
 local rcall = redis.call

@@ -16,6 +16,8 @@
 
   Reply    integer: how many ids were removed.
   Errors   LSHRS_BAD_ARGUMENT <what>   (nothing is written)
+  Flags    allow-oom
+           (a Redis Functions flag: runs out of memory, so deletes can free memory)
 ]]
 --- @include "prelude"
 local root = KEYS[1]

@@ -24,6 +24,8 @@
            order). An id appears once per given bucket that holds it. Empty when
            the buckets are empty or missing, or the index does not exist yet.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
+  Flags    no-writes
+           (a Redis Functions flag: called with FCALL_RO, runs on replicas)
 ]]
 --- @include "prelude"
 local root = KEYS[1]

@@ -18,6 +18,8 @@
            not exist.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_BAD_ARGUMENT <what>
+  Flags    allow-oom
+           (a Redis Functions flag: runs out of memory; compacting frees memory)
 ]]
 --- @include "prelude"
 --- @include "lists"

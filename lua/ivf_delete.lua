@@ -17,6 +17,8 @@
   Reply    integer: how many ids were removed. 0 when the index does not exist.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_BAD_ARGUMENT <what>   (nothing is written)
+  Flags    allow-oom
+           (a Redis Functions flag: runs out of memory, so deletes can free memory)
 ]]
 --- @include "prelude"
 --- @include "lists"

@@ -20,6 +20,8 @@
            array when the index does not exist.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_BAD_ARGUMENT <what>
+  Flags    no-writes
+           (a Redis Functions flag: called with FCALL_RO, runs on replicas)
 ]]
 --- @include "prelude"
 --- @include "lists"

@@ -29,6 +29,8 @@
   Errors   LSHRS_NO_CONFIG <root>
            LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_BAD_ARGUMENT <what>
+  Flags    allow-oom
+           (a Redis Functions flag: runs out of memory; repairs add no ids)
 ]]
 --- @include "prelude"
 --- @include "lists"

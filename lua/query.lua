@@ -22,6 +22,8 @@
            integers). An index that does not exist yet answers 0, [], [].
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_BAD_ARGUMENT <what>
+  Flags    no-writes
+           (a Redis Functions flag: called with FCALL_RO, runs on replicas)
 ]]
 --- @include "prelude"
 local root = KEYS[1]

@@ -20,6 +20,8 @@
   Reply    integer 1 if "count" was set to <actual>, 0 if it no longer equals <seen>.
   Errors   LSHRS_NO_CONFIG <root>
            LSHRS_BAD_ARGUMENT <what>                 (nothing is written)
+  Flags    allow-oom
+           (a Redis Functions flag: runs out of memory; it rewrites one number)
 ]]
 --- @include "prelude"
 local cfg_key = KEYS[1] .. 'cfg'

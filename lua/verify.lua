@@ -53,6 +53,8 @@
            An id appears once per problem found, so possibly once per band.
   Errors   LSHRS_NO_CONFIG <root>                    the index has no configuration
            LSHRS_BAD_ARGUMENT <what>
+  Flags    allow-oom
+           (a Redis Functions flag: runs out of memory; repairs add no ids)
 ]]
 --- @include "prelude"
 if redis.replicate_commands then redis.replicate_commands() end

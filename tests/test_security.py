@@ -56,8 +56,10 @@ def workflow(lsh):
 
 
 def acl_user(client, name, prefix, password=PASSWORD):
+    """The user of acl_rules for this server (without the Functions library: EVALSHA)."""
     client.acl_deluser(name)
-    client.execute_command("ACL", "SETUSER", name, "on", f">{password}", *acl_rules(prefix))
+    rules = acl_rules(prefix, server=client)
+    client.execute_command("ACL", "SETUSER", name, "on", f">{password}", *rules)
 
 
 def test_a_password_protected_redis(server):
@@ -171,25 +173,30 @@ def test_lua_source_never_contains_user_data(server):
 
 def test_no_module_builds_lua_from_strings():
     """Static check: lshrs.protocol is the one module that registers or loads scripts,
-    it registers only script_source(name), and script_source is a file of lua/ read
-    verbatim except that each include line becomes a file of lua/includes."""
+    it registers only script_source(name), lshrs.functions loads only library_code()
+    (made of script_source(name) verbatim: tests/test_functions.py), and script_source
+    is a file of lua/ read verbatim except that each include line becomes a file of
+    lua/includes."""
     package = Path(lshrs.__file__).parent
     loaders = {}
     for module in sorted(package.rglob("*.py")):
         text = module.read_text()
         calls = re.findall(
-            r"\b(?:register_script|script_load|eval|evalsha|eval_ro|evalsha_ro)\(([^)]*)\)", text
+            r"\b(?:register_script|script_load|function_load|eval|evalsha|eval_ro|evalsha_ro)"
+            r"\(([^)]*)\)",
+            text,
         )
         if calls:
             loaders[module.relative_to(package).as_posix()] = calls
         assert "redis.call" not in text, module.name
-    assert list(loaders) == ["protocol.py"]
+    assert list(loaders) == ["functions.py", "protocol.py"]
     # registers script_source(...); runs and loads only what it registered
     assert [call.split("(")[0] for call in loaders["protocol.py"]] == [
         "script_source",
-        "self.scripts[name].sha, 1, root, *args",
         "script.script",
+        "self.scripts[name].sha, 1, root, *args",
     ]
+    assert [call.split("(")[0] for call in loaders["functions.py"]] == ["library_code"] * 2
 
     lua = package.parent / "lua"
     assert sorted(path.stem for path in lua.glob("*.lua")) == sorted(SCRIPT_NAMES)

@@ -6,9 +6,9 @@
 //   await index.delete([7]);
 
 import { Hyperplane, IvfPq, KMeans, RQ } from './schemes.js';
-import { DEFAULT_LUA_DIR, LshrsError, Scripts, scriptSource } from './scripts.js';
+import { DEFAULT_LUA_DIR, libraryName, LshrsError, Scripts, scriptFlags, scriptSource } from './scripts.js';
 
-export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, LshrsError, RQ, Scripts, scriptSource };
+export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, libraryName, LshrsError, RQ, Scripts, scriptFlags, scriptSource };
 
 /** @typedef {import('./schemes.js').Vector} Vector */
 /** @typedef {number | bigint | string} Id an integer in [0, 2^53 - 1] */

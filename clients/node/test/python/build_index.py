@@ -5,12 +5,16 @@ Node wrote. Run from the Node tests with the Python that has lshrs (LSHRS_PYTHON
                          --queries N --model model.lsh --out build.json
     build_index.py check --redis URL --prefix P --model model.lsh
                          --input node.json --out check.json
+    build_index.py install --redis URL --prefix P --out install.json
 
 ``build`` indexes the bundled demo (data/debian-demo.parquet, 5,000 x 384) and writes
 the first N demo queries (base64 float32-le), a few demo rows (id, vector) to
 perturb and insert, the SHA1 of every script as Python loads it, the client-side
 settings Node needs (extra_probes, nprobe), and for each query Python's
 ``get_top_k(q, 10)`` and the bucket codes (hex) or IVF-PQ lists it reads.
+
+``install`` loads lshrs' Redis Functions library (a private server only) and writes its
+name and the ACL rules of an application user of the prefix.
 
 ``check`` reads ``{"inserted": [[id, base64 vector], ...], "deleted": [id, ...]}``
 and reports, for each inserted id, whether Python computes the signatures (bucket
@@ -172,18 +176,29 @@ def check(args: argparse.Namespace) -> dict:
     }
 
 
+def install(args: argparse.Namespace) -> dict:
+    import redis
+
+    from lshrs.functions import install as install_library
+    from lshrs.security import acl_rules
+
+    client = redis.Redis.from_url(args.redis)
+    report = install_library(client)
+    return {"library": report.library, "rules": acl_rules(args.prefix, server=client)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["build", "check"])
+    parser.add_argument("command", choices=["build", "check", "install"])
     parser.add_argument("--scheme", default="hyperplane")
     parser.add_argument("--redis", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model")
     parser.add_argument("--input")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    result = build(args) if args.command == "build" else check(args)
+    result = {"build": build, "check": check, "install": install}[args.command](args)
     Path(args.out).write_text(json.dumps(result))
     print(f"{args.command} {args.prefix}: ok", file=sys.stderr)
 
