@@ -30,9 +30,9 @@ class NotReplicatedError(RuntimeError):
         self.wanted = wanted
         super().__init__(
             f"a write to {root.decode(errors='backslashreplace')} was confirmed by "
-            f"{confirmed} replica(s) within {WAIT_TIMEOUT_MS} ms, {wanted} were asked "
-            "(wait_replicas); it is applied on the master. Check the replicas, or lower "
-            "wait_replicas"
+            f"{confirmed} of the {wanted} replica(s) asked (wait_replicas) within "
+            f"{WAIT_TIMEOUT_MS} ms; it is applied on the master. Check the replicas, or "
+            "lower wait_replicas"
         )
 
 
