@@ -12,13 +12,51 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from redis.cluster import RedisCluster
+from redis._parsers.commands import CommandPolicies, RequestPolicy, ResponsePolicy
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.commands.policies import BasePolicyResolver, PolicyResolver, StaticPolicyResolver
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """URL schemes that mean a cluster, and the scheme redis-py reads in their place."""
 
 Client = redis.Redis | RedisCluster
 """A client lshrs runs on: one server, or a cluster."""
+
+
+_KEYED = CommandPolicies(
+    request_policy=RequestPolicy.DEFAULT_KEYED, response_policy=ResponsePolicy.DEFAULT_KEYED
+)
+
+
+class ScriptPolicies(BasePolicyResolver):
+    """Routes EVALSHA by its first key, read from the arguments. redis-py has no
+    policy for EVALSHA and, in a pipeline, asks a node ``COMMAND GETKEYS`` for every
+    queued call before sending: a round trip per call, and an error when that node is
+    the one that failed."""
+
+    def __init__(self, fallback: PolicyResolver | None = None) -> None:
+        super().__init__({"core": {"evalsha": _KEYED, "evalsha_ro": _KEYED}}, fallback)
+
+    def with_fallback(self, fallback: PolicyResolver) -> PolicyResolver:
+        return ScriptPolicies(fallback)
+
+
+def route_scripts(client: Any) -> None:
+    """Make a cluster client, or a pipeline of one, route EVALSHA by its key without
+    asking a node (:class:`ScriptPolicies` in front of its own policies); redis-py's
+    pipelines take the default policies, not their client's. Idempotent; does
+    nothing to a client of one server."""
+    if isinstance(client, (RedisCluster, ClusterPipeline)):
+        resolver = client._policy_resolver
+        if not isinstance(resolver, ScriptPolicies):
+            client._policy_resolver = ScriptPolicies(resolver)
+
+
+def pipeline(client: Client) -> Any:
+    """A non-transactional pipeline of ``client`` that routes scripts by their key."""
+    pipe = client.pipeline(transaction=False)
+    route_scripts(pipe)
+    return pipe
 
 
 def client_from_url(url: str, **kwargs: Any) -> Client:
@@ -45,7 +83,11 @@ def client_from_url(url: str, **kwargs: Any) -> Client:
                 f"a Redis Cluster has only database 0, but {url!r} names database {path!r}; "
                 "drop the /<db> part"
             )
-        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", **kwargs)
+        return RedisCluster.from_url(
+            f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}",
+            policy_resolver=ScriptPolicies(StaticPolicyResolver()),
+            **kwargs,
+        )
     return redis.Redis.from_url(url, **kwargs)
 
 

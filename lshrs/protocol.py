@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import NoPermissionError, NoScriptError
 
-from lshrs.cluster import Client, is_cluster
+from lshrs.cluster import Client, is_cluster, pipeline, route_scripts
 from lshrs.replication import READ_ONLY_SCRIPTS, ReplicaWait, node_name
 
 SCRIPT_NAMES = (
@@ -259,7 +260,10 @@ class Protocol:
         }
         # On a cluster, redis-py finds an FCALL's key with a COMMAND GETKEYS round trip
         # per call, so scripts (whose key it reads from the arguments) serve it.
-        self.path: str | None = "scripts" if is_cluster(client) else None
+        self.path: str | None = None
+        if isinstance(client, RedisCluster):
+            route_scripts(client)
+            self.path = "scripts"
         """``"functions"``, ``"scripts"`` (EVALSHA), or None before the first call."""
         self._no_library: redis.ResponseError | None = None
         self.wait: ReplicaWait | None = None
@@ -415,7 +419,7 @@ class Protocol:
     ) -> tuple[list[Any], list[tuple[bytes, Any]]]:
         """The calls' replies, and ``(root, WAIT reply)`` for each connection that wrote
         when waiting for replicas."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = pipeline(self.client)
         for name, root, args in calls:
             # Queued as plain commands: redis-py's Script in a pipeline adds a SCRIPT
             # EXISTS round trip to every execute (call_many reloads after NOSCRIPT),
