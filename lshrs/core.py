@@ -34,6 +34,7 @@ class IndexCore:
     vector_fetch_fn: Callable[[Sequence[int]], Any] | None
     hasher: Scheme
     storage: RedisStorage
+    partitions: int
     _kind: BucketIndex | ListIndex | PartitionedIndex
     _pending: Future[int] | None
 

@@ -232,3 +232,11 @@ def test_cluster_partitions_sit_on_distinct_masters(
 def test_a_cluster_url_with_a_database_is_refused(redis_cluster_url: str, prefix: str) -> None:
     with pytest.raises(ValueError, match="only database 0"):
         LSHRS(DIM, redis_url=redis_cluster_url + "/2", redis_prefix=prefix)
+
+
+def test_semantic_ids_need_an_unpartitioned_index(redis_url: str, prefix: str) -> None:
+    lsh = LSHRS(DIM, redis_url=redis_url, redis_prefix=prefix, partitions=3, **kmeans())
+    lsh.index(IDS[:10], VECTORS[:10])
+    with pytest.raises(ValueError, match="unpartitioned index; this one has 3 partitions"):
+        lsh.assign_semantic_ids(IDS[:2], VECTORS[:2])
+    lsh.clear()
