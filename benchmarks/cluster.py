@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import redis
 
 from benchmarks.measure import machine, recall_at, timed_queries

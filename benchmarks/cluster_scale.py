@@ -125,9 +125,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.cluster_scale", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cluster_scale", description=__doc__)
     parser.add_argument("--size", type=int, default=6_400_000)
     args = parser.parse_args(argv)
     started = time.perf_counter()
