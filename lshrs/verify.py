@@ -46,7 +46,12 @@ class VerifyReport:
             ``LSHRS.verify(check_vectors=True)``).
         malformed_entries: reverse entries that are not a canonical id of their chunk
             with ``num_bands * sig_bytes`` bytes, as ``"r<chunk>/<field>"``.
-        unknown_keys: keys under the index's prefix that lshrs did not write (never
+        malformed_members: bucket members that are not canonical ids (repair removes
+            them).
+        misplaced_keys: keys at names the index uses that it cannot hold: a bucket,
+            reverse-index or semantic-ID hash, or stored vector of another type, or a
+            bucket of a band the index does not have (repair unlinks them).
+        unknown_keys: keys under the index's prefix at names lshrs does not use (never
             modified, not even by repair).
         config_mismatch: names of stored configuration fields that differ from the
             client's (``"fingerprint"``, ``"num_bands"``, ..., ``"model"``, ``"count"``
@@ -67,6 +72,8 @@ class VerifyReport:
     members_in_wrong_bucket: list[int] = field(default_factory=list)
     wrong_codes: list[int] = field(default_factory=list)
     malformed_entries: list[str] = field(default_factory=list)
+    malformed_members: list[str] = field(default_factory=list)
+    misplaced_keys: list[str] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
     config_mismatch: list[str] = field(default_factory=list)
     stored_count: int | None = None
@@ -93,6 +100,8 @@ class VerifyReport:
             or self.members_in_wrong_bucket
             or self.wrong_codes
             or self.malformed_entries
+            or self.malformed_members
+            or self.misplaced_keys
             or self.unknown_keys
             or self.config_mismatch
             or self.count_mismatch
@@ -166,6 +175,8 @@ class _Scan:
         self.stray_member: list[bytes | str] = []
         self.malformed: set[str] = set()
         self.unknown: set[str] = set()
+        self.junk: set[str] = set()
+        self.misplaced: set[str] = set()
         self.keys_examined = 0
         cursor: bytes | str = b"0"
         while True:
@@ -182,12 +193,19 @@ class _Scan:
             self.malformed.update(_text(entry) for entry in reply[6])
             self.unknown.update(_text(key) for key in reply[7])
             self.sizes += int(reply[8])
+            self.junk.update(_text(member) for member in reply[9])
+            self.misplaced.update(_text(key) for key in reply[10])
             if _text(cursor) == "0":
                 return
 
     def clean(self) -> bool:
         return not (
-            self.without_entry or self.missing_member or self.stray_member or self.malformed
+            self.without_entry
+            or self.missing_member
+            or self.stray_member
+            or self.malformed
+            or self.junk
+            or self.misplaced
         )
 
 
@@ -248,6 +266,8 @@ def verify_index(
     report.entries_missing_member = _ids(scan.missing_member)
     report.members_in_wrong_bucket = _ids(scan.stray_member)
     report.malformed_entries = sorted(scan.malformed)
+    report.malformed_members = sorted(scan.junk)
+    report.misplaced_keys = sorted(scan.misplaced)
     report.unknown_keys = sorted(scan.unknown)
     report.actual_count = sum(scan.entries.values())
     if repair and (report.count_mismatch or report.stored_count is None):

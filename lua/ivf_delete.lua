@@ -15,21 +15,37 @@
   ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
 
   Reply    integer: how many ids were removed. 0 when the index does not exist.
+  The ids (each at most once), the configuration and the type of every key the call
+  writes are checked before its first write.
+
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
-           LSHRS_BAD_ARGUMENT <what>   (nothing is written)
+           LSHRS_CLEARING <root>          a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...     a key to write holds another type
+           LSHRS_BAD_CONFIG <what>        cfg holds a malformed field
+           LSHRS_BAD_ARGUMENT <what>
+           (on any error nothing is written)
 ]]
 --- @include "prelude"
 --- @include "lists"
-local root = KEYS[1]
-local ids = {}
+local root = root_arg(KEYS)
+arity(ARGV, 1, nil, '<fingerprint> [<id> ...]')
+local ids, seen = {}, {}
 for i = 2, #ARGV do
   local id = canonical_id(ARGV[i])
-  if id == nil then bad('id ' .. ARGV[i]) end
+  if id == nil then bad('id ' .. shown(ARGV[i])) end
+  if seen[id] then bad('id ' .. ARGV[i] .. ' is given twice') end
+  seen[id] = true
   ids[#ids + 1] = id
 end
-local cfg = attached(root, ARGV[1], {'record_bytes'})
+local cfg = attached(root, ARGV[1], {'record_bytes'}, true)
 if not cfg then return 0 end
-local size = tonumber(cfg[1])
+local size = cfg[1]
+local removals = {}
+for _, id in ipairs(ids) do
+  local list = entry_of(root, id)
+  if list then removals[list] = (removals[list] or 0) + 1 end
+end
+check_removals(root, size, removals)
 
 local removed = 0
 for _, id in ipairs(ids) do
