@@ -16,6 +16,7 @@ from lshrs.eviction import check_eviction_policy
 from lshrs.keys import KeySpace
 from lshrs.legacy import BucketOperation
 from lshrs.protocol import (
+    ClearingError,
     ConfigMismatchError,
     NoConfigError,
     Protocol,
@@ -218,7 +219,17 @@ class RedisStorage:
             )
         if isinstance(error, NoConfigError):
             return error.with_message(self._no_config_message())
+        if isinstance(error, ClearingError):
+            return error.with_message(self.clearing_message())
         return error
+
+    def clearing_message(self) -> str:
+        """What a refused write during a clear says, and how to finish an interrupted one."""
+        return (
+            f"index {self.prefix!r} is being cleared: writes are refused until the clear "
+            "finishes. If no clear is running (one was interrupted), finish it with "
+            f"RedisStorage(prefix={self.prefix!r}).clear()."
+        )
 
     def _no_config_message(self) -> str:
         return f"index {self.prefix!r} has no configuration in Redis"

@@ -25,6 +25,7 @@ from typing import Any
 
 from redis.client import NEVER_DECODE
 
+from lshrs.protocol import ClearingError
 from lshrs.storage import RedisStorage
 
 VERIFY_SCAN_COUNT = 10
@@ -142,6 +143,8 @@ def _config_mismatch(
     count = stored.get("count", "")
     if not (count.isascii() and count.isdigit()):
         wrong.append("count")
+    if "clearing" in stored:
+        wrong.append("clearing")
     if model:
         # GET without decoding: the planes are binary even under decode_responses=True.
         stored_model = storage.client.execute_command(  # type: ignore[no-untyped-call]
@@ -236,6 +239,7 @@ def verify_index(
 
     Raises:
         ValueError: if ``keys_per_call`` is not a positive integer.
+        lshrs.protocol.ClearingError: for ``repair=True`` while a clear is under way.
         lshrs.protocol.NoConfigError: if the index is cleared while verify runs.
         redis.exceptions.RedisError: any other error from Redis, unchanged.
 
@@ -254,6 +258,8 @@ def verify_index(
             report.config_mismatch = ["cfg"]
         return report
     report.config_mismatch = _config_mismatch(storage, stored, fingerprint, fields, model)
+    if repair and "clearing" in report.config_mismatch:
+        raise ClearingError("CLEARING", storage.prefix, storage.clearing_message())
     raw_count = stored.get("count", "")
     report.stored_count = None if "count" in report.config_mismatch else int(raw_count)
 

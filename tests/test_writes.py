@@ -12,6 +12,8 @@ import pytest
 
 from lshrs import LSHRS
 from lshrs.progress import Progress
+from lshrs.protocol import ClearingError
+from lshrs.storage import RedisStorage
 from tests.helpers import snapshot
 
 
@@ -98,3 +100,36 @@ def test_progress_reports_rows_and_rate():
     progress.close()
     assert stream.getvalue().strip().startswith("indexing: 10/10 rows,")
     assert stream.getvalue().rstrip().endswith("rows/s")
+
+
+def test_writes_during_a_clear_are_refused_and_the_model_goes_last(
+    redis_url, prefix, redis_client, data
+):
+    lsh = make_index(redis_url, prefix)
+    lsh.index(np.arange(2000), data[:2000])
+    keys = lsh.storage.keys
+    cursor, _ = lsh.storage.protocol.call("clear", keys.root, [0, 10])
+    assert cursor != b"0"
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(ClearingError, match="is being cleared"):
+        lsh.index(np.arange(2000, 2010), data[2000:2010])
+    with pytest.raises(ClearingError):
+        LSHRS(dim=16, num_bands=6, rows_per_band=6, redis_url=redis_url, redis_prefix=prefix)
+    assert snapshot(redis_client, prefix) == before
+    while cursor != b"0":
+        assert redis_client.exists(keys.config, keys.model) == 2
+        cursor, _ = lsh.storage.protocol.call("clear", keys.root, [cursor, 10])
+    assert snapshot(redis_client, prefix) == {}
+    lsh.index(np.arange(2000, 2010), data[2000:2010])
+    assert lsh.stats()["num_indexed"] == 10
+    assert lsh.verify().ok
+    lsh.clear()
+
+
+def test_an_interrupted_clear_is_finished_by_clearing_again(redis_url, prefix, redis_client, data):
+    lsh = make_index(redis_url, prefix)
+    lsh.index(np.arange(500), data[:500])
+    lsh.storage.protocol.call("clear", lsh.storage.keys.root, [0, 10])
+    assert lsh.verify().config_mismatch == ["clearing"]
+    assert RedisStorage(url=redis_url, prefix=prefix).clear() > 0
+    assert snapshot(redis_client, prefix) == {}
