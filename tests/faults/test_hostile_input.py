@@ -14,7 +14,13 @@ from hypothesis.extra import numpy as hnp
 
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
-from lshrs.protocol import SCRIPT_NAMES, BadArgumentError, WrongTypeError, translate
+from lshrs.protocol import (
+    SCRIPT_NAMES,
+    BadArgumentError,
+    ConfigMismatchError,
+    WrongTypeError,
+    translate,
+)
 from tests.fixtures.redis_server import RedisProcess, server_binaries
 from tests.helpers import contents, snapshot
 
@@ -505,3 +511,35 @@ def test_clear_refuses_a_root_that_is_not_one_hash_tag_and_deletes_nothing(serve
     with pytest.raises(BadArgumentError, match="KEYS must be one root"):
         lsh.storage.protocol.call("clear", root, [0, 1000])
     assert contents(client) == before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["num_bands", "-5", "sig_bytes", "1"],
+        ["num_bands", "65537", "sig_bytes", "1"],
+        ["num_bands", "4", "sig_bytes", "0"],
+        ["num_bands", "4", "sig_bytes", "1", "fingerprint", "other"],
+        ["num_bands", "4", "sig_bytes", "1", "count", "99"],
+        ["num_bands", "4", "sig_bytes", "1", "clearing", "1"],
+        ["num_bands", "4", "sig_bytes", "1", "num_bands", "2"],
+        ["scheme", "ivfpq", "nlist", "0", "record_bytes", "10"],
+    ],
+)
+def test_init_refuses_bad_or_reserved_fields(hostile, redis_client, fields):
+    root = b"{" + hostile.redis_prefix.encode() + b"-new}:"
+    with pytest.raises(BadArgumentError):
+        call(hostile, "init", ["fp", b"", *fields], root=root)
+    assert list(redis_client.scan_iter(match=root + b"*")) == []
+
+
+def test_a_configuration_edited_behind_its_fingerprint_is_refused_on_attach(
+    hostile, redis_url, redis_client, prefix
+):
+    redis_client.hset(KeySpace(prefix).config, mapping={"num_bands": 2, "sig_bytes": 2})
+    with pytest.raises(ConfigMismatchError, match="num_bands=2"):
+        LSHRS(
+            dim=SCRIPT_DIM, num_bands=4, rows_per_band=4, redis_url=redis_url, redis_prefix=prefix
+        )
+    with pytest.raises(ValueError, match="self-check"):
+        LSHRS.from_redis(redis_prefix=prefix, redis_url=redis_url)
