@@ -13,7 +13,6 @@ import redis
 from lshrs.keys import KeySpace
 from lshrs.protocol import ClearingError
 from lshrs.storage import RedisStorage
-
 from tests.faults import concurrency_workers as work
 from tests.fixtures.redis_server import RedisProcess, delete_prefix, server_binaries
 from tests.helpers import buckets
