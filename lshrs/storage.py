@@ -316,7 +316,13 @@ class RedisStorage:
             return None
 
     def clear(self) -> int:
-        """Delete every key of this index, in bounded batches. Returns keys deleted."""
+        """Delete every key of this index, in bounded batches. Returns keys deleted.
+
+        The first batch marks the index as being cleared: until the last batch, which
+        deletes the configuration and the model together, every write (from any
+        client) raises :class:`lshrs.protocol.ClearingError`. Run it again to finish a
+        clear that was interrupted.
+        """
         cursor: bytes | str = b"0"
         deleted = 0
         while True:

@@ -12,7 +12,7 @@
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys touched:
            <root>r<chunk>, <root>b<code>, <root>cfg (see insert), <root>s<chunk>
            and <root>sn (see semantic_id).
-  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
+  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each once.
 
   The ids, the configuration and the type of every key the call writes are checked
   before its first write. An id whose reverse entry is malformed (not num_bands *

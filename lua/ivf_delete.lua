@@ -7,17 +7,15 @@
   Atomic per call. For each id the script reads its reverse entry (list, slot),
   moves the list's last record into that slot (updating the moved id's entry),
   shortens the list by one record and removes the entry. Ids that are not indexed
-  are skipped.
+  are skipped. The ids (each at most once), the configuration and the type of every
+  key the call writes are checked before its first write.
 
   KEYS[1]  root: the index's hash-tagged key prefix. Keys touched: <root>l<list>,
            <root>n, <root>r<chunk> and <root>cfg (see ivf_insert).
   ARGV[1]  fingerprint: must equal the stored one (see init).
-  ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
+  ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each once.
 
   Reply    integer: how many ids were removed. 0 when the index does not exist.
-  The ids (each at most once), the configuration and the type of every key the call
-  writes are checked before its first write.
-
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
            LSHRS_CLEARING <root>          a clear of the index is under way
            LSHRS_WRONG_TYPE <key> ...     a key to write holds another type
