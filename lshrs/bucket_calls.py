@@ -4,6 +4,7 @@ per-id loops, and the ranking of ``lua/gather.lua`` replies.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -96,12 +97,30 @@ def count_collisions(
 
     Returns:
         ``(total, ids, counts)``: the number of distinct ids, and the best ``limit``
-        of them (int64 arrays), most appearances first, ties by smaller id.
+        of them (int64 arrays), most appearances first, ties by smaller id. Members
+        that are not ids (written into a bucket by something else than lshrs; verify
+        reports them) are skipped.
 
     Example:
         >>> count_collisions(b"5 7 7 9 5", 2)
         (3, array([5, 7]), array([2, 2]))
     """
-    ids, counts = np.unique(np.fromstring(members, dtype=np.int64, sep=" "), return_counts=True)
+    ids, counts = np.unique(_member_ids(members), return_counts=True)
     order = best(counts, ids, limit)
     return ids.size, ids[order], counts[order].astype(np.int64)
+
+
+def _member_ids(members: bytes | str) -> npt.NDArray[np.int64]:
+    """The ids of a gather reply: parsed in C, or token by token when a member is no id."""
+    text = members.encode() if isinstance(members, str) else members
+    tokens = text.count(b" ") + 1 if text else 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ids = np.fromstring(text, dtype=np.int64, sep=" ")
+    except ValueError:
+        ids = np.empty(0, dtype=np.int64)
+    if ids.size == tokens and (ids.size == 0 or (ids.min() >= 0 and ids.max() < 2**53)):
+        return ids
+    kept = [int(token) for token in text.split() if token.isdigit() and int(token) < 2**53]
+    return np.array(kept, dtype=np.int64)

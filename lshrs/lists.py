@@ -232,7 +232,7 @@ class ListIndex:
         report.stored_count = int(count) if count.isdigit() else None
         if report.stored_count is None:
             report.config_mismatch.append("count")
-        lists, chunks = self._keys(report)
+        lists, chunks = self._keys(report, repair)
         calls = [
             ("lists", batch)
             for batch in _groups(lists, self._live_records(lists), VERIFY_RECORDS_PER_CALL)
@@ -252,11 +252,14 @@ class ListIndex:
             report.count_repaired = bool(self._call("recount", [count, report.actual_count]))
         return report
 
-    def _keys(self, report: VerifyReport) -> tuple[list[int], list[int]]:
-        """List and chunk numbers of the index's keys; other keys go to the report."""
+    def _keys(self, report: VerifyReport, repair: bool) -> tuple[list[int], list[int]]:
+        """List and chunk numbers of the index's keys; other keys go to the report, and
+        keys of another type than the index keeps at their names are misplaced (repair
+        unlinks them before the checks, which need each key's type)."""
         lists: set[int] = set()
         chunks: set[int] = set()
-        known = {b"cfg", b"model", b"n"}
+        known = {b"cfg", b"model"}
+        typed: list[tuple[bytes, bytes, int | None, int | None]] = []
         for key in self.storage.client.scan_iter(match=self.storage.keys.pattern, count=1000):
             name = (
                 bytes(key)[len(self.root) :]
@@ -266,16 +269,40 @@ class ListIndex:
             report.keys_examined += 1
             if name in known:
                 continue
-            if (found := _LIST_KEY.fullmatch(name)) and int(found[1]) < self.model.nlist:
-                lists.add(int(found[1]))
+            if name == b"n":
+                typed.append((name, b"hash", None, None))
+            elif (found := _LIST_KEY.fullmatch(name)) and int(found[1]) < self.model.nlist:
+                typed.append((name, b"string", int(found[1]), None))
             elif found := _CHUNK_KEY.fullmatch(name):
-                chunks.add(int(found[1]))
-            elif not _STORE_KEY.fullmatch(name):
+                typed.append((name, b"hash", None, int(found[1])))
+            elif _STORE_KEY.fullmatch(name):
+                typed.append((name, b"string", None, None))
+            else:
                 report.unknown_keys.append((self.root + name).decode(errors="backslashreplace"))
+        pipe = self.storage.client.pipeline(transaction=False)
+        for name, _, _, _ in typed:
+            pipe.type(self.root + name)
+        unreadable: set[bytes] = set()
+        for (name, wanted, list_number, chunk), kind in zip(typed, pipe.execute(), strict=True):
+            if (kind.encode() if isinstance(kind, str) else kind) not in (wanted, b"none"):
+                report.misplaced_keys.append((self.root + name).decode(errors="backslashreplace"))
+                if not repair:
+                    unreadable.add(name)
+                    continue
+                self.storage.client.unlink(self.root + name)
+            if list_number is not None:
+                lists.add(list_number)
+            elif chunk is not None:
+                chunks.add(chunk)
+        report.misplaced_keys.sort()
+        report.unknown_keys.sort()
+        if b"n" in unreadable:
+            # The lists cannot be read without their counts; the report names <root>n.
+            return [], sorted(chunks)
         for name in self.storage.client.hkeys(self.root + b"n"):
             if str(_text(name)).isdigit() and int(name) < self.model.nlist:
                 lists.add(int(name))
-        report.unknown_keys.sort()
+        lists -= {int(name[1:]) for name in unreadable if _LIST_KEY.fullmatch(name)}
         return sorted(lists), sorted(chunks)
 
 

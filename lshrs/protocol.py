@@ -201,11 +201,29 @@ class LibraryNotInstalledError(RuntimeError):
     not load scripts either: an administrator must run ``lshrs install``."""
 
 
+class ClearingError(ScriptError, RuntimeError):
+    """A clear of the index is under way (or was interrupted): writes are refused
+    until it finishes; nothing was written."""
+
+
+class WrongTypeError(ScriptError, RuntimeError):
+    """A key the call needs holds another type than the index keeps there (a key under
+    the index's prefix that lshrs did not write); nothing was written. ``verify``
+    reports it and ``verify(repair=True)`` removes it."""
+
+
+class BadConfigError(ScriptError, RuntimeError):
+    """The index's configuration in Redis holds a malformed field; nothing was written."""
+
+
 ERRORS: dict[str, type[ScriptError]] = {
     "BAD_ARGUMENT": BadArgumentError,
     "CONFIG_MISMATCH": ConfigMismatchError,
     "NO_CONFIG": NoConfigError,
     "NOT_INDEXED": NotIndexedError,
+    "CLEARING": ClearingError,
+    "WRONG_TYPE": WrongTypeError,
+    "BAD_CONFIG": BadConfigError,
 }
 """Every error code a script raises, and the exception it becomes."""
 

@@ -17,6 +17,7 @@ from lshrs.eviction import check_eviction_policy
 from lshrs.keys import KeySpace
 from lshrs.legacy import BucketOperation
 from lshrs.protocol import (
+    ClearingError,
     ConfigMismatchError,
     NoConfigError,
     Protocol,
@@ -220,7 +221,17 @@ class RedisStorage:
             )
         if isinstance(error, NoConfigError):
             return error.with_message(self._no_config_message())
+        if isinstance(error, ClearingError):
+            return error.with_message(self.clearing_message())
         return error
+
+    def clearing_message(self) -> str:
+        """What a refused write during a clear says, and how to finish an interrupted one."""
+        return (
+            f"index {self.prefix!r} is being cleared: writes are refused until the clear "
+            "finishes. If no clear is running (one was interrupted), finish it with "
+            f"RedisStorage(prefix={self.prefix!r}).clear()."
+        )
 
     def _no_config_message(self) -> str:
         return f"index {self.prefix!r} has no configuration in Redis"
@@ -303,7 +314,13 @@ class RedisStorage:
             return None
 
     def clear(self) -> int:
-        """Delete every key of this index, in bounded batches. Returns keys deleted."""
+        """Delete every key of this index, in bounded batches. Returns keys deleted.
+
+        The first batch marks the index as being cleared: until the last batch, which
+        deletes the configuration and the model together, every write (from any
+        client) raises :class:`lshrs.protocol.ClearingError`. Run it again to finish a
+        clear that was interrupted.
+        """
         cursor: bytes | str = b"0"
         deleted = 0
         while True:

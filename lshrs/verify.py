@@ -25,6 +25,7 @@ from typing import Any
 
 from redis.client import NEVER_DECODE
 
+from lshrs.protocol import ClearingError
 from lshrs.storage import RedisStorage
 
 VERIFY_SCAN_COUNT = 10
@@ -46,7 +47,12 @@ class VerifyReport:
             ``LSHRS.verify(check_vectors=True)``).
         malformed_entries: reverse entries that are not a canonical id of their chunk
             with ``num_bands * sig_bytes`` bytes, as ``"r<chunk>/<field>"``.
-        unknown_keys: keys under the index's prefix that lshrs did not write (never
+        malformed_members: bucket members that are not canonical ids (repair removes
+            them).
+        misplaced_keys: keys at names the index uses that it cannot hold: a bucket,
+            reverse-index or semantic-ID hash, or stored vector of another type, or a
+            bucket of a band the index does not have (repair unlinks them).
+        unknown_keys: keys under the index's prefix at names lshrs does not use (never
             modified, not even by repair).
         config_mismatch: names of stored configuration fields that differ from the
             client's (``"fingerprint"``, ``"num_bands"``, ..., ``"model"``, ``"count"``
@@ -67,6 +73,8 @@ class VerifyReport:
     members_in_wrong_bucket: list[int] = field(default_factory=list)
     wrong_codes: list[int] = field(default_factory=list)
     malformed_entries: list[str] = field(default_factory=list)
+    malformed_members: list[str] = field(default_factory=list)
+    misplaced_keys: list[str] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
     config_mismatch: list[str] = field(default_factory=list)
     stored_count: int | None = None
@@ -93,6 +101,8 @@ class VerifyReport:
             or self.members_in_wrong_bucket
             or self.wrong_codes
             or self.malformed_entries
+            or self.malformed_members
+            or self.misplaced_keys
             or self.unknown_keys
             or self.config_mismatch
             or self.count_mismatch
@@ -133,6 +143,8 @@ def _config_mismatch(
     count = stored.get("count", "")
     if not (count.isascii() and count.isdigit()):
         wrong.append("count")
+    if "clearing" in stored:
+        wrong.append("clearing")
     if model:
         # GET without decoding: the planes are binary even under decode_responses=True.
         stored_model = storage.client.execute_command(  # type: ignore[no-untyped-call]
@@ -166,6 +178,8 @@ class _Scan:
         self.stray_member: list[bytes | str] = []
         self.malformed: set[str] = set()
         self.unknown: set[str] = set()
+        self.junk: set[str] = set()
+        self.misplaced: set[str] = set()
         self.keys_examined = 0
         cursor: bytes | str = b"0"
         while True:
@@ -182,12 +196,19 @@ class _Scan:
             self.malformed.update(_text(entry) for entry in reply[6])
             self.unknown.update(_text(key) for key in reply[7])
             self.sizes += int(reply[8])
+            self.junk.update(_text(member) for member in reply[9])
+            self.misplaced.update(_text(key) for key in reply[10])
             if _text(cursor) == "0":
                 return
 
     def clean(self) -> bool:
         return not (
-            self.without_entry or self.missing_member or self.stray_member or self.malformed
+            self.without_entry
+            or self.missing_member
+            or self.stray_member
+            or self.malformed
+            or self.junk
+            or self.misplaced
         )
 
 
@@ -218,6 +239,7 @@ def verify_index(
 
     Raises:
         ValueError: if ``keys_per_call`` is not a positive integer.
+        lshrs.protocol.ClearingError: for ``repair=True`` while a clear is under way.
         lshrs.protocol.NoConfigError: if the index is cleared while verify runs.
         redis.exceptions.RedisError: any other error from Redis, unchanged.
 
@@ -236,6 +258,8 @@ def verify_index(
             report.config_mismatch = ["cfg"]
         return report
     report.config_mismatch = _config_mismatch(storage, stored, fingerprint, fields, model)
+    if repair and "clearing" in report.config_mismatch:
+        raise ClearingError("CLEARING", storage.prefix, storage.clearing_message())
     raw_count = stored.get("count", "")
     report.stored_count = None if "count" in report.config_mismatch else int(raw_count)
 
@@ -248,6 +272,8 @@ def verify_index(
     report.entries_missing_member = _ids(scan.missing_member)
     report.members_in_wrong_bucket = _ids(scan.stray_member)
     report.malformed_entries = sorted(scan.malformed)
+    report.malformed_members = sorted(scan.junk)
+    report.misplaced_keys = sorted(scan.misplaced)
     report.unknown_keys = sorted(scan.unknown)
     report.actual_count = sum(scan.entries.values())
     if repair and (report.count_mismatch or report.stored_count is None):

@@ -200,7 +200,8 @@ class WriteMethods(IndexCore):
         """Delete every key of this index (buckets, reverse index, configuration).
 
         Irreversible. The instance stays usable: the next write recreates the
-        configuration.
+        configuration. Writes by any client while the clear runs raise
+        :class:`lshrs.protocol.ClearingError` with nothing written.
         """
         self._flush_buffer()
         if isinstance(self._kind, PartitionedIndex):

@@ -12,46 +12,77 @@
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys touched:
            <root>r<chunk>, <root>b<code>, <root>cfg (see insert), <root>s<chunk>
            and <root>sn (see semantic_id).
-  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
+  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each once.
+
+  The ids, the configuration and the type of every key the call writes are checked
+  before its first write. An id whose reverse entry is malformed (not num_bands *
+  sig_bytes bytes) only loses the entry.
 
   Reply    integer: how many ids were removed.
-  Errors   LSHRS_BAD_ARGUMENT <what>   (nothing is written)
+  Errors   LSHRS_CLEARING <root>        a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...   a key to write holds another type
+           LSHRS_BAD_CONFIG <what>      cfg holds a malformed field
+           LSHRS_BAD_ARGUMENT <what>
+           (on any error nothing is written)
   Flags    allow-oom
            (a Redis Functions flag: runs out of memory, so deletes can free memory)
 ]]
 --- @include "prelude"
-local root = KEYS[1]
+local root = root_arg(KEYS)
 local cfg_key = root .. 'cfg'
 
-local chunk_of = {}
+-- Validate everything before the first write.
+local chunk_of, seen = {}, {}
 for i = 1, #ARGV do
   local id = canonical_id(ARGV[i])
-  if id == nil then return refuse('BAD_ARGUMENT', 'id ' .. ARGV[i]) end
+  if id == nil then bad('id ' .. shown(ARGV[i])) end
+  if seen[ARGV[i]] then bad('id ' .. ARGV[i] .. ' is given twice') end
+  seen[ARGV[i]] = true
   chunk_of[i] = string.format('%d', math.floor(id / CHUNK))
 end
 
-local cfg = rcall('HMGET', cfg_key, 'num_bands', 'sig_bytes')
-if not cfg[1] then return 0 end
-local num_bands = tonumber(cfg[1])
-local width = tonumber(cfg[2])
+local cfg, code, detail = config(root, nil, {'num_bands', 'sig_bytes'}, true)
+if code then return refuse(code, detail) end
+if not cfg then return 0 end
+local num_bands, width = cfg[1], cfg[2]
+local sigs_len = num_bands * width
+local band_key = {}
+for b = 0, num_bands - 1 do
+  band_key[b] = root .. 'b' .. string.char(math.floor(b / 256), b % 256)
+end
+
+-- Each id's entry (nil when absent), its name, and the types of what it will touch.
+local entries, names = {}, {}
+local names_key = root .. 'sn'
+for i = 1, #ARGV do
+  local sigs = read('HGET', root .. 'r' .. chunk_of[i], ARGV[i])
+  if sigs then
+    entries[i] = sigs
+    if #sigs == sigs_len then
+      for b = 0, num_bands - 1 do
+        local first = b * width + 1
+        check_type(band_key[b] .. string.sub(sigs, first, first + width - 1), 'set')
+      end
+    end
+    names[i] = read('HGET', root .. 's' .. chunk_of[i], ARGV[i])
+    if names[i] then check_type(names_key, 'hash') end
+  end
+end
 
 local removed = 0
 for i = 1, #ARGV do
-  local id = ARGV[i]
-  local rkey = root .. 'r' .. chunk_of[i]
-  local sigs = rcall('HGET', rkey, id)
+  local id, sigs = ARGV[i], entries[i]
   if sigs then
-    for b = 0, num_bands - 1 do
-      local first = b * width + 1
-      rcall('SREM', root .. 'b' .. string.char(math.floor(b / 256), b % 256)
-        .. string.sub(sigs, first, first + width - 1), id)
+    if #sigs == sigs_len then
+      for b = 0, num_bands - 1 do
+        local first = b * width + 1
+        rcall('SREM', band_key[b] .. string.sub(sigs, first, first + width - 1), id)
+      end
     end
-    rcall('HDEL', rkey, id)
-    local skey = root .. 's' .. chunk_of[i]
-    local name = rcall('HGET', skey, id)
-    if name then
-      rcall('HDEL', root .. 'sn', name)
-      rcall('HDEL', skey, id)
+    rcall('HDEL', root .. 'r' .. chunk_of[i], id)
+    if names[i] then
+      rcall('HDEL', names_key, names[i])
+      rcall('HDEL', root .. 's' .. chunk_of[i], id)
     end
     removed = removed + 1
   end

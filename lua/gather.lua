@@ -24,20 +24,22 @@
            order). An id appears once per given bucket that holds it. Empty when
            the buckets are empty or missing, or the index does not exist yet.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
+           LSHRS_WRONG_TYPE <key> ...   a given bucket holds another type than a set
+           LSHRS_BAD_ARGUMENT <what>
   Flags    no-writes
            (a Redis Functions flag: called with FCALL_RO, runs on replicas)
 ]]
 --- @include "prelude"
-local root = KEYS[1]
+local root = root_arg(KEYS)
 
-local cfg, mismatch = checked_config(root, ARGV[1], {})
-if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+local cfg, code, detail = config(root, ARGV[1] or '', {}, false)
+if code then return refuse(code, detail) end
 if not cfg then return '' end
 
 local parts, n = {}, 0
 local prefix = root .. 'b'
 for i = 2, #ARGV do
-  local members = rcall('SMEMBERS', prefix .. ARGV[i])
+  local members = read('SMEMBERS', prefix .. ARGV[i])
   if #members > 0 then
     n = n + 1
     parts[n] = table.concat(members, ' ')

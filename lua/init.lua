@@ -16,44 +16,80 @@
   ARGV[2]  model: the bytes a client needs to compute signatures (for hyperplanes:
            the float32 little-endian plane matrix, row-major, bits x dim). May be
            empty, then <root>model is not written.
-  ARGV[3..] field/value pairs stored in <root>cfg. A bucket index must include
-           num_bands and sig_bytes (bytes per band signature), which insert, delete
-           and query read; an IVF-PQ index (scheme "ivfpq") nlist and record_bytes,
-           which the ivf_* scripts read.
+  ARGV[3..] field/value pairs stored in <root>cfg, each field once. A bucket index
+           must include num_bands (in [1, 65536]) and sig_bytes (bytes per band
+           signature, >= 1), which insert, delete and query read; an IVF-PQ index
+           (scheme "ivfpq") nlist (in [1, 2^32]) and record_bytes (>= 9), which the
+           ivf_* scripts read. The fields the scripts keep themselves, fingerprint,
+           count and clearing, cannot be given.
+
+  When the index exists with this fingerprint, each given field must equal the
+  stored one, except the query settings (nprobe, beam, extra_probes,
+  rerank_candidates), which clients may choose per call, and the self-check
+  (check_vector, check_codes), which clients compute and compare themselves. So a
+  configuration edited behind its fingerprint's back is refused, not used.
 
   Reply    integer 1 when the index was created, 0 when it existed with this
            fingerprint (nothing is written then).
   Errors   LSHRS_CONFIG_MISMATCH <stored fingerprint> | <given fingerprint>
+           LSHRS_CONFIG_MISMATCH <stored fingerprint> <field>=<stored value> |
+                                 <given fingerprint> <field>=<given value>
+           LSHRS_CLEARING <root>            a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...       cfg or model holds another type
            LSHRS_BAD_ARGUMENT <what>        (nothing is written)
 ]]
 --- @include "prelude"
-local root = KEYS[1]
+local root = root_arg(KEYS)
 local cfg_key = root .. 'cfg'
 local fingerprint = ARGV[1]
+local RESERVED = {fingerprint = true, count = true, clearing = true}
+local UNCHECKED = {nprobe = true, beam = true, extra_probes = true, rerank_candidates = true,
+  check_vector = true, check_codes = true}
 
-local existing, mismatch = checked_config(root, fingerprint, {})
-if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
-if existing then return 0 end
-
-if #ARGV % 2 ~= 0 then
-  return refuse('BAD_ARGUMENT', 'field/value pairs are unbalanced')
-end
+arity(ARGV, 2, nil, '<fingerprint> <model> [<field> <value> ...]')
+if fingerprint == '' then bad('the fingerprint is missing') end
+if #ARGV % 2 ~= 0 then bad('field/value pairs are unbalanced') end
 local fields = {'fingerprint', fingerprint, 'count', '0'}
-local given = {}
+local given, names = {}, {}
 for i = 3, #ARGV, 2 do
-  given[ARGV[i]] = ARGV[i + 1]
-  fields[#fields + 1] = ARGV[i]
+  local name = ARGV[i]
+  if RESERVED[name] then bad('field ' .. name .. ' is kept by the scripts and cannot be given') end
+  if given[name] then bad('field ' .. shown(name) .. ' is given twice') end
+  given[name] = ARGV[i + 1]
+  names[#names + 1] = name
+  fields[#fields + 1] = name
   fields[#fields + 1] = ARGV[i + 1]
 end
-local function number(name) return tonumber(given[name]) ~= nil end
-if given['scheme'] == 'ivfpq' then
-  if not (number('nlist') and number('record_bytes')) then
-    return refuse('BAD_ARGUMENT', 'nlist and record_bytes are required')
+local required = {'num_bands', 'sig_bytes'}
+if given['scheme'] == 'ivfpq' then required = {'nlist', 'record_bytes'} end
+for _, name in ipairs(required) do
+  local range = LAYOUT[name]
+  if not int_in(given[name], range[1], range[2]) then
+    bad(name .. ' must be an integer in [' .. range[1] .. ', ' .. range[2] .. '], got '
+      .. shown(given[name]))
   end
-elseif not (number('num_bands') and number('sig_bytes')) then
-  return refuse('BAD_ARGUMENT', 'num_bands and sig_bytes are required')
 end
 
+local stored = read('HGETALL', cfg_key)
+local existing = {}
+for i = 1, #stored, 2 do existing[stored[i]] = stored[i + 1] end
+if existing['clearing'] then return refuse('CLEARING', shown(root)) end
+if existing['fingerprint'] then
+  if existing['fingerprint'] ~= fingerprint then
+    return refuse('CONFIG_MISMATCH', shown(existing['fingerprint']) .. ' | ' .. shown(fingerprint))
+  end
+  for _, name in ipairs(names) do
+    if not UNCHECKED[name] and existing[name] ~= given[name]
+        and (existing[name] ~= nil or LAYOUT[name]) then
+      return refuse('CONFIG_MISMATCH', shown(fingerprint) .. ' ' .. shown(name) .. '='
+        .. shown(existing[name]) .. ' | ' .. shown(fingerprint) .. ' ' .. shown(name) .. '='
+        .. shown(given[name]))
+    end
+  end
+  return 0
+end
+
+if #ARGV[2] > 0 then check_type(root .. 'model', 'string') end
 rcall('HSET', cfg_key, unpack(fields))
 if #ARGV[2] > 0 then
   rcall('SET', root .. 'model', ARGV[2])

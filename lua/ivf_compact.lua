@@ -17,17 +17,24 @@
   Reply    integer: the bytes of live records rewritten. 0 when the index does
            not exist.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
+           LSHRS_CLEARING <root>          a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...     a list or <root>n holds another type
+           LSHRS_BAD_CONFIG <what>        cfg holds a malformed field
            LSHRS_BAD_ARGUMENT <what>
+           (on any error nothing is written)
   Flags    allow-oom
            (a Redis Functions flag: runs out of memory; compacting frees memory)
 ]]
 --- @include "prelude"
 --- @include "lists"
-local root = KEYS[1]
-local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'})
+local root = root_arg(KEYS)
+arity(ARGV, 1, nil, '<fingerprint> [<list> ...]')
+local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'}, true)
 if not cfg then return 0 end
-local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
+local nlist, size = cfg[1], cfg[2]
 local lists = list_args(2, nlist, 4096)
+check_type(root .. 'n', 'hash')
+for _, list in ipairs(lists) do check_type(list_key(root, list), 'string') end
 local rewritten = 0
 for _, list in ipairs(lists) do
   local live = live_count(root, list) * size

@@ -7,31 +7,45 @@
   Atomic per call. For each id the script reads its reverse entry (list, slot),
   moves the list's last record into that slot (updating the moved id's entry),
   shortens the list by one record and removes the entry. Ids that are not indexed
-  are skipped.
+  are skipped. The ids (each at most once), the configuration and the type of every
+  key the call writes are checked before its first write.
 
   KEYS[1]  root: the index's hash-tagged key prefix. Keys touched: <root>l<list>,
            <root>n, <root>r<chunk> and <root>cfg (see ivf_insert).
   ARGV[1]  fingerprint: must equal the stored one (see init).
-  ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
+  ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each once.
 
   Reply    integer: how many ids were removed. 0 when the index does not exist.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
-           LSHRS_BAD_ARGUMENT <what>   (nothing is written)
+           LSHRS_CLEARING <root>          a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...     a key to write holds another type
+           LSHRS_BAD_CONFIG <what>        cfg holds a malformed field
+           LSHRS_BAD_ARGUMENT <what>
+           (on any error nothing is written)
   Flags    allow-oom
            (a Redis Functions flag: runs out of memory, so deletes can free memory)
 ]]
 --- @include "prelude"
 --- @include "lists"
-local root = KEYS[1]
-local ids = {}
+local root = root_arg(KEYS)
+arity(ARGV, 1, nil, '<fingerprint> [<id> ...]')
+local ids, seen = {}, {}
 for i = 2, #ARGV do
   local id = canonical_id(ARGV[i])
-  if id == nil then bad('id ' .. ARGV[i]) end
+  if id == nil then bad('id ' .. shown(ARGV[i])) end
+  if seen[id] then bad('id ' .. ARGV[i] .. ' is given twice') end
+  seen[id] = true
   ids[#ids + 1] = id
 end
-local cfg = attached(root, ARGV[1], {'record_bytes'})
+local cfg = attached(root, ARGV[1], {'record_bytes'}, true)
 if not cfg then return 0 end
-local size = tonumber(cfg[1])
+local size = cfg[1]
+local removals = {}
+for _, id in ipairs(ids) do
+  local list = entry_of(root, id)
+  if list then removals[list] = (removals[list] or 0) + 1 end
+end
+check_removals(root, size, removals)
 
 local removed = 0
 for _, id in ipairs(ids) do

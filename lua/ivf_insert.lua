@@ -4,7 +4,9 @@
   Synopsis
     EVALSHA <sha> 1 <root> <fingerprint> <list> <records> [<list> <records> ...]
 
-  Atomic per call: every record is written, or (on any error) nothing. An id
+  Atomic per call: every record is written, or (on any error) nothing: the
+  arguments, the configuration and the type of every key the call writes are
+  checked before its first write. An id
   inserted again into the list it is in is overwritten in place; into another list,
   it leaves its old list (the old list's last record fills its slot) and is
   appended to the new one. One SETRANGE appends all of a list's new records.
@@ -27,14 +29,19 @@
   Reply    integer: how many of the ids were new to the index.
   Errors   LSHRS_NO_CONFIG <root>                    the index does not exist (run init)
            LSHRS_CONFIG_MISMATCH <stored> | <given>
-           LSHRS_BAD_ARGUMENT <what>                 (nothing is written)
+           LSHRS_CLEARING <root>                     a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...                a key to write holds another type
+           LSHRS_BAD_CONFIG <what>                   cfg holds a malformed field
+           LSHRS_BAD_ARGUMENT <what>
+           (on any error nothing is written)
 ]]
 --- @include "prelude"
 --- @include "lists"
-local root = KEYS[1]
-local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'})
-if not cfg then fail('NO_CONFIG', root) end
-local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
+local root = root_arg(KEYS)
+arity(ARGV, 1, nil, '<fingerprint> [<list> <records> ...]')
+local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'}, true)
+if not cfg then fail('NO_CONFIG', shown(root)) end
+local nlist, size = cfg[1], cfg[2]
 
 -- Validate everything before the first write.
 if #ARGV % 2 ~= 1 then bad('list/records arguments must come in pairs') end
@@ -56,6 +63,18 @@ for k = 2, #ARGV, 2 do
   end
   lists[#lists + 1] = {list = list, records = records, ids = ids}
 end
+-- Types: the lists appended to, and what leaving an old list touches.
+local removals = {}
+for _, group in ipairs(lists) do
+  check_type(list_key(root, group.list), 'string')
+  for _, id in ipairs(group.ids) do
+    local old_list = entry_of(root, id)
+    if old_list and old_list ~= group.list then
+      removals[old_list] = (removals[old_list] or 0) + 1
+    end
+  end
+end
+check_removals(root, size, removals)
 
 -- Pass 1: ids already indexed are overwritten in place, or leave their old list.
 local added = 0

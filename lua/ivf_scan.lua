@@ -25,10 +25,10 @@
 ]]
 --- @include "prelude"
 --- @include "lists"
-local root = KEYS[1]
+local root = root_arg(KEYS)
 local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'})
 if not cfg then return {} end
-local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
+local nlist, size = cfg[1], cfg[2]
 list_args(2, nlist, 4096)
 if #ARGV < 2 then return {} end
 local names = {unpack(ARGV, 2)}

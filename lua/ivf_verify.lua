@@ -28,18 +28,25 @@
            (id, list and slot are "-" where unknown).
   Errors   LSHRS_NO_CONFIG <root>
            LSHRS_CONFIG_MISMATCH <stored> | <given>
+           LSHRS_CLEARING <root>          repair while a clear is under way
+           LSHRS_WRONG_TYPE <key> ...     <root>n, a given list or chunk holds another
+                                          type (nothing is written; a reverse-index
+                                          hash of another type reads as no entries)
+           LSHRS_BAD_CONFIG <what>        cfg holds a malformed field
            LSHRS_BAD_ARGUMENT <what>
   Flags    allow-oom
            (a Redis Functions flag: runs out of memory; repairs add no ids)
 ]]
 --- @include "prelude"
 --- @include "lists"
-local root = KEYS[1]
-local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes'})
-if not cfg then fail('NO_CONFIG', root) end
-local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
+local root = root_arg(KEYS)
+arity(ARGV, 3, nil, '<fingerprint> <repair> lists|entries [<number> ...]')
 local repair = ARGV[2] == '1'
 if ARGV[2] ~= '0' and not repair then bad('repair must be 0 or 1') end
+local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes', 'clearing'})
+if not cfg then fail('NO_CONFIG', shown(root)) end
+local nlist, size = cfg[1], cfg[2]
+if repair and cfg[3] then fail('CLEARING', shown(root)) end
 local mode = ARGV[3]
 if mode ~= 'lists' and mode ~= 'entries' then bad('mode must be lists or entries') end
 local numbers
@@ -50,6 +57,17 @@ else
   numbers = {}
   for i = 4, #ARGV do
     numbers[#numbers + 1] = canonical_id(ARGV[i]) or bad('chunk ' .. ARGV[i])
+  end
+end
+
+-- The keys this call reads and repairs must have their types; a caller checks (and
+-- repairs) misplaced keys first.
+if mode == 'lists' then
+  check_type(root .. 'n', 'hash')
+  for _, list in ipairs(numbers) do check_type(list_key(root, list), 'string') end
+else
+  for _, chunk in ipairs(numbers) do
+    check_type(root .. 'r' .. string.format('%d', chunk), 'hash')
   end
 end
 
@@ -86,7 +104,7 @@ if mode == 'lists' then
     -- Last slot first: a repair that removes a record moves an already checked one.
     for slot = live - 1, 0, -1 do
       local id = struct.unpack('<i8', rcall('GETRANGE', key, slot * size, slot * size + 7))
-      local at_list, at_slot = entry_of(root, id)
+      local at_list, at_slot = entry_of(root, id, true)
       if at_list == list and at_slot == slot then
         reply[1] = reply[1] + 1
       elseif at_list == nil then

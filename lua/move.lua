@@ -18,34 +18,37 @@
   Reply    integer 1 if the id moved, 0 if it already was in that bucket.
   Errors   LSHRS_NO_CONFIG <root>
            LSHRS_CONFIG_MISMATCH <stored> | <given>
-           LSHRS_NOT_INDEXED <id>
+           LSHRS_NOT_INDEXED <id>                    (also for a malformed entry)
+           LSHRS_CLEARING <root>                     a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...                a key to write holds another type
+           LSHRS_BAD_CONFIG <what>                   cfg holds a malformed field
            LSHRS_BAD_ARGUMENT <what>
+           (on any error nothing is written)
 ]]
 --- @include "prelude"
-local root = KEYS[1]
+local root = root_arg(KEYS)
 
-local cfg, mismatch = checked_config(root, ARGV[1], {'num_bands', 'sig_bytes'})
-if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
-if not cfg then return refuse('NO_CONFIG', root) end
-local num_bands = tonumber(cfg[1])
-local width = tonumber(cfg[2])
-local id_text, band, sig = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+arity(ARGV, 4, 4, '<fingerprint> <id> <band> <sig>')
+local cfg, code, detail = config(root, ARGV[1], {'num_bands', 'sig_bytes'}, true)
+if code then return refuse(code, detail) end
+if not cfg then return refuse('NO_CONFIG', shown(root)) end
+local num_bands, width = cfg[1], cfg[2]
+local id_text, sig = ARGV[2], ARGV[4]
 local id = canonical_id(id_text)
-if id == nil then return refuse('BAD_ARGUMENT', 'id ' .. id_text) end
-if band == nil or band < 0 or band >= num_bands or band % 1 ~= 0 then
-  return refuse('BAD_ARGUMENT', 'band ' .. ARGV[3])
-end
-if #sig ~= width then
-  return refuse('BAD_ARGUMENT', 'sig must be ' .. width .. ' bytes')
-end
+if id == nil then bad('id ' .. shown(id_text)) end
+local band = int_in(ARGV[3], 0, num_bands - 1)
+if band == nil then bad('band ' .. shown(ARGV[3]) .. ' must be in [0, ' .. num_bands .. ')') end
+if #sig ~= width then bad('sig must be ' .. width .. ' bytes') end
 
 local rkey = reverse_key(root, id)
-local sigs = rcall('HGET', rkey, id_text)
-if not sigs then return refuse('NOT_INDEXED', id_text) end
+local sigs = read('HGET', rkey, id_text)
+if not sigs or #sigs ~= num_bands * width then return refuse('NOT_INDEXED', id_text) end
 local first = band * width + 1
 local old = string.sub(sigs, first, first + width - 1)
 if old == sig then return 0 end
 local band_key = root .. 'b' .. string.char(math.floor(band / 256), band % 256)
+check_type(band_key .. old, 'set')
+check_type(band_key .. sig, 'set')
 rcall('SREM', band_key .. old, id_text)
 rcall('SADD', band_key .. sig, id_text)
 rcall('HSET', rkey, id_text,

@@ -26,10 +26,11 @@
            (a Redis Functions flag: called with FCALL_RO, runs on replicas)
 ]]
 --- @include "prelude"
-local root = KEYS[1]
+local root = root_arg(KEYS)
 
-local cfg, mismatch = checked_config(root, ARGV[1], {})
-if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
+arity(ARGV, 2, nil, '<fingerprint> <limit> [<code> ...]')
+local cfg, code, detail = config(root, ARGV[1], {}, false)
+if code then return refuse(code, detail) end
 if not cfg then return {0, {}, {}} end
 local limit = tonumber(ARGV[2])
 if limit == nil or limit < 0 or limit % 1 ~= 0 then

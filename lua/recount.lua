@@ -19,20 +19,23 @@
 
   Reply    integer 1 if "count" was set to <actual>, 0 if it no longer equals <seen>.
   Errors   LSHRS_NO_CONFIG <root>
+           LSHRS_CLEARING <root>                     a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...                cfg holds another type
            LSHRS_BAD_ARGUMENT <what>                 (nothing is written)
   Flags    allow-oom
            (a Redis Functions flag: runs out of memory; it rewrites one number)
 ]]
 --- @include "prelude"
-local cfg_key = KEYS[1] .. 'cfg'
+local root = root_arg(KEYS)
+local cfg_key = root .. 'cfg'
 
-local actual = tonumber(ARGV[2])
-if actual == nil or actual < 0 or actual % 1 ~= 0 then
+arity(ARGV, 2, 2, '<seen> <actual>')
+if not int_in(ARGV[2], 0, MAX_ID) then
   return refuse('BAD_ARGUMENT', 'actual must be an integer >= 0')
 end
-if rcall('HEXISTS', cfg_key, 'fingerprint') == 0 then
-  return refuse('NO_CONFIG', KEYS[1])
-end
-if (rcall('HGET', cfg_key, 'count') or '') ~= ARGV[1] then return 0 end
+local cfg = read('HMGET', cfg_key, 'fingerprint', 'clearing', 'count')
+if cfg[2] then fail('CLEARING', shown(root)) end
+if not cfg[1] then return refuse('NO_CONFIG', shown(root)) end
+if (cfg[3] or '') ~= ARGV[1] then return 0 end
 rcall('HSET', cfg_key, 'count', ARGV[2])
 return 1

@@ -24,34 +24,49 @@
   Reply    array of bulk strings: each id's semantic ID, in argument order.
   Errors   LSHRS_NO_CONFIG <root>
            LSHRS_CONFIG_MISMATCH <stored> | <given>
-           LSHRS_NOT_INDEXED <id>          (nothing is written)
-           LSHRS_BAD_ARGUMENT <what>       (nothing is written)
+           LSHRS_NOT_INDEXED <id>
+           LSHRS_CLEARING <root>           a clear of the index is under way
+           LSHRS_WRONG_TYPE <key> ...      a key to write holds another type
+           LSHRS_BAD_CONFIG <what>         <root>sc holds a count that is not an integer
+           LSHRS_BAD_ARGUMENT <what>
+           (on any error nothing is written)
 ]]
 --- @include "prelude"
-local root = KEYS[1]
+local root = root_arg(KEYS)
 local names_key = root .. 'sn'
 local counts_key = root .. 'sc'
 
-local cfg, mismatch = checked_config(root, ARGV[1], {})
-if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
-if not cfg then return refuse('NO_CONFIG', root) end
+arity(ARGV, 1, nil, '<fingerprint> [<id> <path> ...]')
+local cfg, code, detail = config(root, ARGV[1], {}, true)
+if code then return refuse(code, detail) end
+if not cfg then return refuse('NO_CONFIG', shown(root)) end
 if #ARGV % 2 ~= 1 then
   return refuse('BAD_ARGUMENT', 'id/path pairs are unbalanced')
 end
 
 -- Validate everything before the first write.
-local chunk_of, seen = {}, {}
+check_type(names_key, 'hash')
+local chunk_of, seen, paths = {}, {}, {}
 for i = 2, #ARGV, 2 do
   local text, path = ARGV[i], ARGV[i + 1]
   local id = canonical_id(text)
-  if id == nil or seen[text] then return refuse('BAD_ARGUMENT', 'id ' .. text) end
+  if id == nil or seen[text] then return refuse('BAD_ARGUMENT', 'id ' .. shown(text)) end
   if #path == 0 then
     return refuse('BAD_ARGUMENT', 'empty path for id ' .. text)
   end
   seen[text] = true
   chunk_of[i] = string.format('%d', math.floor(id / CHUNK))
-  if rcall('HEXISTS', reverse_key(root, id), text) == 0 then
+  if read('HEXISTS', reverse_key(root, id), text) == 0 then
     return refuse('NOT_INDEXED', text)
+  end
+  read('HEXISTS', root .. 's' .. chunk_of[i], text)
+  if not paths[path] then
+    paths[path] = true
+    local given = read('HGET', counts_key, path)
+    if given and not int_in(given, 0, MAX_ID) then
+      fail('BAD_CONFIG', 'the count of path ' .. shown(path) .. ' in ' .. shown(counts_key)
+        .. ' is not an integer')
+    end
   end
 end
 

@@ -20,11 +20,16 @@
   checked incrementally without blocking the server for long. Keys of other indexes
   are never read: glob characters in root are escaped.
 
+  Keys at names the index uses that it cannot hold are misplaced: a bucket (a name
+  <root>b<code> with a code of 2 + sig_bytes bytes), reverse or semantic-ID hash, or
+  vector of another type, and a bucket whose band is not below num_bands.
+
   With <repair> = 1 the call also fixes what it found, from the reverse index: ids
-  missing from a bucket are added, stray members are removed, malformed entries are
-  deleted (the ids are then no longer indexed and are reported so the caller can
-  index them again). Counting and repairing the "count" field is the caller's job
-  (see recount.lua), because it needs the totals of every call.
+  missing from a bucket are added, stray members (and members that are not
+  canonical ids) are removed, malformed entries are deleted (the ids are then no
+  longer indexed and are reported so the caller can index them again), and
+  misplaced keys are unlinked. Counting and repairing the "count" field is the
+  caller's job (see recount.lua), because it needs the totals of every call.
 
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys read:
            <root>cfg (num_bands, sig_bytes), <root>r<chunk>, <root>b<code>.
@@ -33,7 +38,7 @@
   ARGV[3]  repair: "1" to repair, "0" to only check.
   ARGV[4]  members: "1" to check every bucket member, "0" to only size buckets.
 
-  Reply    array of nine:
+  Reply    array of eleven:
            1 the next cursor (bulk string, "0" when done);
            2 keys examined by this call (integer);
            3 per reverse-index key examined: its key suffix and its number of
@@ -43,28 +48,34 @@
            5 ids whose reverse entry names a bucket that lacks them (array);
            6 ids that are members of a bucket their entry does not name (array);
            7 malformed reverse entries, as "<chunk key suffix>/<field>" (array);
-           8 keys under root that are not part of an lshrs index, or have the wrong
-             type (array of key names; never modified). The vector store's
-             <root>v<id> strings and the semantic-ID hashes <root>s<chunk>,
-             <root>sn and <root>sc are known and not reported;
+           8 keys under root whose names the index does not use (array of key
+             names; never modified). The vector store's <root>v<id> strings and the
+             semantic-ID hashes <root>s<chunk>, <root>sn and <root>sc are known and
+             not reported;
            9 the total size of the buckets examined, after repair (integer; a bucket
              SCAN returns twice counts twice, which can only cost the caller an
-             unneeded member pass).
+             unneeded member pass);
+          10 bucket members that are not canonical ids (array of strings);
+          11 misplaced keys, see above (array of key names).
            An id appears once per problem found, so possibly once per band.
   Errors   LSHRS_NO_CONFIG <root>                    the index has no configuration
+           LSHRS_CLEARING <root>                     repair while a clear is under way
+           LSHRS_WRONG_TYPE <key> ...                cfg holds another type
+           LSHRS_BAD_CONFIG <what>                   cfg holds a malformed field
            LSHRS_BAD_ARGUMENT <what>
   Flags    allow-oom
            (a Redis Functions flag: runs out of memory; repairs add no ids)
 ]]
 --- @include "prelude"
 if redis.replicate_commands then redis.replicate_commands() end
-local root = KEYS[1]
+local root = root_arg(KEYS)
 
-local cfg = rcall('HMGET', root .. 'cfg', 'num_bands', 'sig_bytes')
-local num_bands, width = tonumber(cfg[1]), tonumber(cfg[2])
-if num_bands == nil or width == nil then
-  return refuse('NO_CONFIG', root)
-end
+arity(ARGV, 4, 4, '<cursor> <count> <repair> <members>')
+local cfg, code, detail = config(root, nil, {'num_bands', 'sig_bytes', 'clearing'}, false)
+if code then return refuse(code, detail) end
+if not cfg then return refuse('NO_CONFIG', shown(root)) end
+local num_bands, width = cfg[1], cfg[2]
+if cfg[3] and ARGV[3] == '1' then fail('CLEARING', shown(root)) end
 local count = tonumber(ARGV[2])
 if count == nil or count < 1 or count % 1 ~= 0 then
   return refuse('BAD_ARGUMENT', 'count must be a positive integer')
@@ -87,17 +98,27 @@ local function chunk_of(id)
   return string.format('%d', math.floor(n / CHUNK))
 end
 
--- The reverse entry of id, or nil when it has none or a malformed one.
+-- The reverse entry of id, or nil when it has none or a malformed one (or its
+-- chunk key holds another type).
 local function entry_of(id)
   local chunk = chunk_of(id)
   if chunk == nil then return nil end
-  local sigs = rcall('HGET', root .. 'r' .. chunk, id)
-  if sigs == false or #sigs ~= sigs_len then return nil end
+  local sigs = redis.pcall('HGET', root .. 'r' .. chunk, id)
+  if type(sigs) ~= 'string' or #sigs ~= sigs_len then return nil end
   return sigs
 end
 
 local without_entry, missing_member, stray_member, malformed, unknown = {}, {}, {}, {}, {}
+local junk, misplaced, reported = {}, {}, {}
 local entries, sizes = {}, 0
+
+-- Reports a misplaced key once per call; repair unlinks it.
+local function misplace(key)
+  if reported[key] then return end
+  reported[key] = true
+  misplaced[#misplaced + 1] = key
+  if repair then rcall('UNLINK', key) end
+end
 
 local function check_chunk(key, chunk)
   local fields = rcall('HGETALL', key)
@@ -112,7 +133,12 @@ local function check_chunk(key, chunk)
       for b = 0, num_bands - 1 do
         local first = b * width + 1
         local bucket = band_key[b] .. string.sub(sigs, first, first + width - 1)
-        if rcall('SISMEMBER', bucket, id) == 0 then
+        local member = redis.pcall('SISMEMBER', bucket, id)
+        if type(member) == 'table' then
+          misplace(bucket)
+          member = 0
+        end
+        if member == 0 then
           missing_member[#missing_member + 1] = id
           if repair then rcall('SADD', bucket, id) end
         end
@@ -132,7 +158,9 @@ local function check_bucket(key, code)
     local id = members[i]
     local sigs = entry_of(id)
     local problems = nil
-    if sigs == nil then
+    if canonical_id(id) == nil then
+      problems = junk
+    elseif sigs == nil then
       problems = without_entry
     elseif string.sub(sigs, first, first + width - 1) ~= sig then
       problems = stray_member
@@ -152,19 +180,33 @@ for k = 1, #keys do
   local kind = string.sub(key, #root + 1, #root + 1)
   local rest = string.sub(key, #root + 2)
   local key_type = rcall('TYPE', key).ok
-  if kind == 'r' and key_type == 'hash' and canonical_id(rest) then
+  -- The type each name the index uses must have.
+  local wanted = nil
+  if kind == 'r' and canonical_id(rest) then
+    wanted = 'hash'
+  elseif kind == 'b' and #rest == 2 + width then
+    wanted = 'set'
+  elseif kind == 'v' and canonical_id(rest) then
+    wanted = 'string'
+  elseif kind == 's' and (rest == 'n' or rest == 'c' or canonical_id(rest)) then
+    wanted = 'hash'
+  end
+  if key_type == 'none' then
+    -- unlinked by this call's repair, or expired since the scan
+  elseif wanted == nil then
+    if key ~= root .. 'cfg' and key ~= root .. 'model' then unknown[#unknown + 1] = key end
+  elseif key_type ~= wanted then
+    misplace(key)
+  elseif kind == 'r' then
     check_chunk(key, rest)
-  elseif kind == 'b' and key_type == 'set' and #rest == 2 + width
-      and string.byte(rest, 1) * 256 + string.byte(rest, 2) < num_bands then
-    if check_members then check_bucket(key, rest) end
-    sizes = sizes + rcall('SCARD', key)
-  elseif (kind == 'v' and key_type == 'string' and canonical_id(rest))
-      or (kind == 's' and key_type == 'hash'
-        and (rest == 'n' or rest == 'c' or canonical_id(rest))) then
-    -- the vector store and semantic IDs live beside the index; nothing to check
-  elseif key ~= root .. 'cfg' and key ~= root .. 'model' then
-    unknown[#unknown + 1] = key
+  elseif kind == 'b' then
+    if string.byte(rest, 1) * 256 + string.byte(rest, 2) < num_bands then
+      if check_members then check_bucket(key, rest) end
+      sizes = sizes + rcall('SCARD', key)
+    else
+      misplace(key)
+    end
   end
 end
 return {reply[1], #keys, entries, without_entry, missing_member, stray_member, malformed,
-  unknown, sizes}
+  unknown, sizes, junk, misplaced}

@@ -10,7 +10,7 @@ import pytest
 
 from lshrs import LSHRS, corpus_config
 from lshrs.keys import KeySpace
-from lshrs.protocol import BadArgumentError, Protocol
+from lshrs.protocol import BadArgumentError, Protocol, WrongTypeError
 from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.schemes.pq import ProductQuantizer
 from lshrs.sources import array_fetcher
@@ -213,6 +213,42 @@ def test_an_insert_call_is_whole_or_nothing(lsh, redis_client, prefix):
         with pytest.raises(BadArgumentError):
             protocol.call("ivf_insert", root, [ivf.fingerprint, *args])
     assert snapshot(redis_client, prefix) == before
+
+
+def test_writes_that_would_meet_a_key_of_another_type_are_refused_whole(lsh, redis_client, prefix):
+    ids, vectors, _ = demo()
+    lists, _ = model().encode(vectors)
+    root = KeySpace(prefix).root
+    moved = int(ids[0])
+    target = int(np.flatnonzero(lists != lists[0])[0])
+    # the list the moved id leaves: its last record moves into the hole, and that
+    # record's reverse-index hash is now a string
+    leaving = records_in_redis(redis_client, prefix)[int(lists[0])][0]
+    tail = int(leaving[-1]) if int(leaving[-1]) // 128 != moved // 128 else int(leaving[-2])
+    redis_client.delete(root + b"r" + str(tail // 128).encode())
+    redis_client.set(root + b"r" + str(tail // 128).encode(), b"x")
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(WrongTypeError):
+        lsh.index([moved], vectors[target : target + 1])
+    with pytest.raises(WrongTypeError):
+        lsh.delete([moved])
+    assert snapshot(redis_client, prefix) == before
+
+
+def test_verify_reports_keys_of_another_type_and_repair_removes_them(lsh, redis_client, prefix):
+    ids, _, _ = demo()
+    root = KeySpace(prefix).root
+    chunk = root + b"r" + str(int(ids[0]) // 128).encode()
+    lost = sorted(int(i) for i in redis_client.hkeys(chunk))
+    redis_client.delete(chunk)
+    redis_client.sadd(chunk, "x")
+    report = lsh.verify()
+    assert report.misplaced_keys == [chunk.decode()]
+    assert report.members_without_entry == lost
+    repaired = lsh.verify(repair=True)
+    assert repaired.misplaced_keys == [chunk.decode()]
+    assert lsh.verify().ok
+    assert redis_client.type(chunk) == b"hash"
 
 
 def test_an_id_outside_the_range_is_refused_inside_a_record(lsh, redis_client, prefix):

@@ -9,6 +9,7 @@ import redis
 
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
+from lshrs.protocol import ClearingError
 from lshrs.verify import verify_index
 from tests.fixtures.redis_server import delete_prefix
 from tests.helpers import snapshot
@@ -144,6 +145,49 @@ def test_keys_lshrs_did_not_write_are_reported_and_left_alone(lsh, redis_client,
     report = lsh.verify(repair=True)
     assert report.unknown_keys == sorted([stranger.decode(), wrong_type.decode()])
     assert redis_client.mget(stranger, wrong_type) == [b"x", b"y"]
+
+
+def test_a_foreign_key_at_a_bucket_is_reported_and_replaced_by_repair(lsh, redis_client, prefix):
+    bucket = entry(redis_client, prefix, 14)[1]
+    members = redis_client.smembers(bucket)
+    redis_client.delete(bucket)
+    redis_client.set(bucket, "x")
+    report = lsh.verify()
+    assert report.misplaced_keys == [bucket.decode(errors="backslashreplace")]
+    assert 14 in report.entries_missing_member
+    assert lsh.verify(repair=True).misplaced_keys == report.misplaced_keys
+    assert redis_client.smembers(bucket) == members
+    assert lsh.verify().ok
+
+
+def test_a_foreign_key_at_a_reverse_index_hash_is_reported_and_removed_by_repair(
+    lsh, redis_client, prefix
+):
+    chunk = KeySpace(prefix).reverse(130)
+    lost = sorted(int(i) for i in redis_client.hkeys(chunk))
+    redis_client.delete(chunk)
+    redis_client.set(chunk, "x")
+    report = lsh.verify(repair=True)
+    assert report.misplaced_keys == [chunk.decode()]
+    assert report.members_without_entry == lost
+    assert redis_client.exists(chunk) == 0
+    lsh.index(lost, vectors(IDS)[[IDS.index(i) for i in lost]])
+    assert lsh.verify().ok
+
+
+def test_a_bucket_of_a_band_the_index_lacks_is_removed_by_repair(lsh, redis_client, prefix):
+    bucket = KeySpace(prefix).bucket(b"\x00\x09\x01")
+    redis_client.sadd(bucket, 2)
+    assert lsh.verify(repair=True).misplaced_keys == [bucket.decode()]
+    assert redis_client.exists(bucket) == 0
+    assert lsh.verify().ok
+
+
+def test_repair_is_refused_while_a_clear_is_under_way(lsh, redis_client, prefix):
+    redis_client.hset(KeySpace(prefix).config, "clearing", "1")
+    assert lsh.verify().config_mismatch == ["clearing"]
+    with pytest.raises(ClearingError):
+        lsh.verify(repair=True)
 
 
 def test_an_empty_or_cleared_index_is_consistent(lsh):

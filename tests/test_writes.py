@@ -12,6 +12,8 @@ import pytest
 
 from lshrs import LSHRS
 from lshrs.progress import Progress
+from lshrs.protocol import ClearingError
+from lshrs.storage import RedisStorage
 from lshrs.validation import StreamIds
 from tests.fixtures.pg_tables import create_vector_table
 from tests.fixtures.postgres_server import with_search_path
@@ -245,3 +247,36 @@ def test_stream_ids_of_an_ascending_source_refuse_an_id_out_of_order():
     stream.add(np.array([1, 5, 9]))
     with pytest.raises(ValueError, match="id 4 came after id 9 in table 'items'"):
         stream.add(np.array([4, 10]))
+
+
+def test_writes_during_a_clear_are_refused_and_the_model_goes_last(
+    redis_url, prefix, redis_client, data
+):
+    lsh = make_index(redis_url, prefix)
+    lsh.index(np.arange(2000), data[:2000])
+    keys = lsh.storage.keys
+    cursor, _ = lsh.storage.protocol.call("clear", keys.root, [0, 10])
+    assert cursor != b"0"
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(ClearingError, match="is being cleared"):
+        lsh.index(np.arange(2000, 2010), data[2000:2010])
+    with pytest.raises(ClearingError):
+        LSHRS(dim=16, num_bands=6, rows_per_band=6, redis_url=redis_url, redis_prefix=prefix)
+    assert snapshot(redis_client, prefix) == before
+    while cursor != b"0":
+        assert redis_client.exists(keys.config, keys.model) == 2
+        cursor, _ = lsh.storage.protocol.call("clear", keys.root, [cursor, 10])
+    assert snapshot(redis_client, prefix) == {}
+    lsh.index(np.arange(2000, 2010), data[2000:2010])
+    assert lsh.stats()["num_indexed"] == 10
+    assert lsh.verify().ok
+    lsh.clear()
+
+
+def test_an_interrupted_clear_is_finished_by_clearing_again(redis_url, prefix, redis_client, data):
+    lsh = make_index(redis_url, prefix)
+    lsh.index(np.arange(500), data[:500])
+    lsh.storage.protocol.call("clear", lsh.storage.keys.root, [0, 10])
+    assert lsh.verify().config_mismatch == ["clearing"]
+    assert RedisStorage(url=redis_url, prefix=prefix).clear() > 0
+    assert snapshot(redis_client, prefix) == {}

@@ -38,14 +38,37 @@ local function record_id(records, at)
 end
 
 local function live_count(root, list)
-  return tonumber(rcall('HGET', root .. 'n', string.format('%d', list))) or 0
+  return tonumber(read('HGET', root .. 'n', string.format('%d', list))) or 0
 end
 
--- list, slot of an indexed id (a number), or nil.
-local function entry_of(root, id)
-  local entry = rcall('HGET', reverse_key(root, id), string.format('%d', id))
-  if not entry then return nil end
+-- list, slot of an indexed id (a number), or nil (also for a malformed entry). With
+-- `lenient`, a reverse-index key of another type reads as no entry (for checks).
+local function entry_of(root, id, lenient)
+  local key, field = reverse_key(root, id), string.format('%d', id)
+  local entry
+  if lenient then entry = redis.pcall('HGET', key, field) else entry = read('HGET', key, field) end
+  if type(entry) ~= 'string' or #entry ~= 8 then return nil end
   return struct.unpack('<I4I4', entry)
+end
+
+-- Checks, before a call's first write, the types of the keys that removing
+-- removals[list] records from each list writes: <root>n, the list, and the
+-- reverse-index hashes of the records that may move into the freed slots (each
+-- removal moves the list's last record, so they are among its last removals[list]).
+local function check_removals(root, size, removals)
+  check_type(root .. 'n', 'hash')
+  for list, k in pairs(removals) do
+    local key = list_key(root, list)
+    check_type(key, 'string')
+    local live = live_count(root, list)
+    local from = math.max(live - k, 0)
+    if live > from then
+      local tail = rcall('GETRANGE', key, from * size, live * size - 1)
+      for at = 1, #tail - 7, size do
+        check_type(reverse_key(root, struct.unpack('<i8', tail, at)), 'hash')
+      end
+    end
+  end
 end
 
 local function set_entry(root, id, list, slot)

@@ -4,12 +4,17 @@ a querier. Afterwards the index is consistent and equals a sequential build."""
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 
 import numpy as np
+import redis
 
+from lshrs.keys import KeySpace
+from lshrs.protocol import ClearingError
+from lshrs.storage import RedisStorage
 from tests.faults import concurrency_workers as work
-from tests.fixtures.redis_server import delete_prefix
+from tests.fixtures.redis_server import RedisProcess, delete_prefix, server_binaries
 from tests.helpers import buckets
 
 CHAOS_SECONDS = 4.0
@@ -60,3 +65,37 @@ def test_concurrent_writers_deleter_and_querier_end_in_the_sequential_state(
         assert buckets(redis_client, prefix) == buckets(redis_client, expected_prefix)
     finally:
         delete_prefix(redis_client, expected_prefix)
+
+
+def test_a_clear_under_a_concurrent_writer_leaves_no_half_index():
+    """The writer runs into the clear: it raises ClearingError, and the clear ends with
+    no key of the index left (no entries without members, no cfg without its model)."""
+    process = RedisProcess(next(iter(server_binaries().values()))).start()
+    try:
+        client = redis.Redis.from_url(process.url)
+        client.eval("for i = 1, 300000 do redis.call('SET', 'other:' .. i, 'x') end", 0)
+        writer_index = work.open_index(process.url, "cleared")
+        data = np.random.default_rng(0).standard_normal((1000, work.DIM)).astype(np.float32)
+        writer_index.index(np.arange(1000), data)
+        started, outcome = threading.Event(), []
+
+        def write_until_refused():
+            try:
+                for start in range(1000, 400_000, 1000):
+                    writer_index.index(np.arange(start, start + 1000), data)
+                    started.set()
+            except Exception as error:  # the outcome the test asserts on
+                outcome.append(error)
+            started.set()
+
+        writer = threading.Thread(target=write_until_refused)
+        writer.start()
+        started.wait(timeout=60)
+        RedisStorage(url=process.url, prefix="cleared").clear()
+        writer.join(timeout=120)
+        assert len(outcome) == 1 and isinstance(outcome[0], ClearingError), outcome
+        assert list(client.scan_iter(match=KeySpace("cleared").pattern, count=10_000)) == []
+        assert client.dbsize() == 300000
+        writer_index.close()
+    finally:
+        process.stop()

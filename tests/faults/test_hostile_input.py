@@ -14,6 +14,13 @@ from hypothesis.extra import numpy as hnp
 
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
+from lshrs.protocol import (
+    SCRIPT_NAMES,
+    BadArgumentError,
+    ConfigMismatchError,
+    WrongTypeError,
+    translate,
+)
 from tests.fixtures.redis_server import RedisProcess, server_binaries
 from tests.helpers import contents, snapshot
 
@@ -372,3 +379,175 @@ def test_any_prefix_works_inside_its_own_keys_or_is_a_value_error(server, prefix
         assert contents(client) == before
     finally:
         lsh.close()
+
+
+# -- hostile calls of the scripts: each is refused before its first write -----------
+
+SCRIPT_DIM = 8
+
+
+@pytest.fixture
+def hostile(redis_url, prefix):
+    """An index of ids 0..399 with 4 bands of 1 byte, and its storage."""
+    index = LSHRS(
+        dim=SCRIPT_DIM, num_bands=4, rows_per_band=4, redis_url=redis_url, redis_prefix=prefix
+    )
+    ids = np.arange(400)
+    index.index(ids, np.random.default_rng(1).standard_normal((400, SCRIPT_DIM)))
+    yield index
+    index.close()
+
+
+def call(lsh, script, args, root=None):
+    storage = lsh.storage
+    return storage.protocol.call(script, storage.keys.root if root is None else root, args)
+
+
+def test_a_foreign_key_at_a_reverse_index_key_refuses_the_whole_insert(
+    hostile, redis_client, prefix
+):
+    redis_client.set(hostile.storage.keys.reverse(640), b"x")
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(WrongTypeError, match=r"r5 holds"):
+        hostile.index(range(1000), np.random.default_rng(2).standard_normal((1000, SCRIPT_DIM)))
+    assert snapshot(redis_client, prefix) == before
+
+
+def test_a_foreign_key_at_a_bucket_refuses_the_whole_insert(hostile, redis_client, prefix):
+    vector = np.random.default_rng(3).standard_normal((1, SCRIPT_DIM))
+    code = hostile.hasher.probe_codes(vector[0])[2]
+    redis_client.delete(hostile.storage.keys.bucket(code))
+    redis_client.set(hostile.storage.keys.bucket(code), b"x")
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(WrongTypeError):
+        hostile.index([5000], vector)
+    assert snapshot(redis_client, prefix) == before
+
+
+def test_the_same_id_twice_in_one_insert_call_is_refused(hostile, redis_client, prefix):
+    sigs = bytes(4)
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(BadArgumentError, match="given twice"):
+        call(hostile, "insert", [hostile.hasher.fingerprint, 2, 900, sigs, 900, sigs, "*"])
+    assert snapshot(redis_client, prefix) == before
+
+
+def grouped(fingerprint, pairs, groups):
+    """ARGV of the grouped insert form: (id, sigs) pairs, then (code, members) groups."""
+    args = [fingerprint, len(pairs)]
+    for index, sigs in pairs:
+        args += [index, sigs]
+    args.append(len(groups))
+    for code, members in groups:
+        args += [code, len(members), *members]
+    return args
+
+
+def band_code(band, sig):
+    return band.to_bytes(2, "big") + sig
+
+
+GOOD_GROUPS = [(band_code(b, b"\x07"), [900]) for b in range(4)]
+CONTRADICTING_GROUPS = {
+    "another id": [(band_code(b, b"\x07"), [901 if b == 3 else 900]) for b in range(4)],
+    "another bucket": [(band_code(b, b"\x08" if b == 1 else b"\x07"), [900]) for b in range(4)],
+    "a membership twice": [*GOOD_GROUPS[:3], (band_code(2, b"\x07"), [900])],
+    "a band >= num_bands": [*GOOD_GROUPS[:3], (band_code(4, b"\x07"), [900])],
+    "a member that is no id": [*GOOD_GROUPS[:3], (band_code(3, b"\x07"), ["abc"])],
+}
+
+
+@pytest.mark.parametrize("groups", CONTRADICTING_GROUPS.values(), ids=CONTRADICTING_GROUPS)
+def test_grouped_inserts_whose_groups_contradict_the_pairs_are_refused(
+    hostile, redis_client, prefix, groups
+):
+    fingerprint = hostile.hasher.fingerprint
+    before = snapshot(redis_client, prefix)
+    with pytest.raises(BadArgumentError):
+        call(hostile, "insert", grouped(fingerprint, [(900, b"\x07" * 4)], groups))
+    assert snapshot(redis_client, prefix) == before
+    assert call(hostile, "insert", grouped(fingerprint, [(900, b"\x07" * 4)], GOOD_GROUPS)) == 1
+    assert hostile.verify().ok
+
+
+def test_queries_and_verify_survive_a_member_that_is_no_id(hostile, redis_client):
+    vector = np.random.default_rng(4).standard_normal(SCRIPT_DIM)
+    hostile.index([7000], vector[None])
+    code = hostile.hasher.probe_codes(vector)[0]
+    redis_client.sadd(hostile.storage.keys.bucket(code), "abc")
+    assert hostile.get_top_k(vector, topk=1) == [7000]
+    report = hostile.verify()
+    assert report.malformed_members == ["abc"]
+    assert not report.ok
+    assert hostile.verify(repair=True).malformed_members == ["abc"]
+    assert hostile.verify().ok
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_every_script_refuses_a_call_without_keys(hostile, name):
+    with pytest.raises(redis.ResponseError) as refused:
+        hostile.storage.client.evalsha(hostile.storage.protocol.scripts[name].sha, 0)
+    assert isinstance(translate(refused.value), BadArgumentError), refused.value
+
+
+@pytest.mark.parametrize(
+    ("script", "args"),
+    [
+        ("gather", []),
+        ("move", ["fp"]),
+        ("move", ["fp", 1, 0]),
+        ("query", []),
+        ("insert", []),
+        ("recount", []),
+        ("clear", []),
+        ("verify", [0]),
+        ("init", []),
+        ("ivf_insert", []),
+        ("ivf_verify", ["fp"]),
+    ],
+)
+def test_scripts_refuse_missing_arguments_with_a_bad_argument_error(hostile, script, args):
+    fingerprint = hostile.hasher.fingerprint
+    with pytest.raises(BadArgumentError):
+        call(hostile, script, [fingerprint if a == "fp" else a for a in args])
+
+
+@pytest.mark.parametrize("root", [b"", b"{}:", b"{x}", b"x:", b"{a}b}:", b"{a}:x", b"{victim}"])
+def test_clear_refuses_a_root_that_is_not_one_hash_tag_and_deletes_nothing(server, lsh, root):
+    _, client = server
+    before = contents(client)
+    with pytest.raises(BadArgumentError, match="KEYS must be one root"):
+        lsh.storage.protocol.call("clear", root, [0, 1000])
+    assert contents(client) == before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["num_bands", "-5", "sig_bytes", "1"],
+        ["num_bands", "65537", "sig_bytes", "1"],
+        ["num_bands", "4", "sig_bytes", "0"],
+        ["num_bands", "4", "sig_bytes", "1", "fingerprint", "other"],
+        ["num_bands", "4", "sig_bytes", "1", "count", "99"],
+        ["num_bands", "4", "sig_bytes", "1", "clearing", "1"],
+        ["num_bands", "4", "sig_bytes", "1", "num_bands", "2"],
+        ["scheme", "ivfpq", "nlist", "0", "record_bytes", "10"],
+    ],
+)
+def test_init_refuses_bad_or_reserved_fields(hostile, redis_client, fields):
+    root = b"{" + hostile.redis_prefix.encode() + b"-new}:"
+    with pytest.raises(BadArgumentError):
+        call(hostile, "init", ["fp", b"", *fields], root=root)
+    assert list(redis_client.scan_iter(match=root + b"*")) == []
+
+
+def test_a_configuration_edited_behind_its_fingerprint_is_refused_on_attach(
+    hostile, redis_url, redis_client, prefix
+):
+    redis_client.hset(KeySpace(prefix).config, mapping={"num_bands": 2, "sig_bytes": 2})
+    with pytest.raises(ConfigMismatchError, match="num_bands=2"):
+        LSHRS(
+            dim=SCRIPT_DIM, num_bands=4, rows_per_band=4, redis_url=redis_url, redis_prefix=prefix
+        )
+    with pytest.raises(ValueError, match="self-check"):
+        LSHRS.from_redis(redis_prefix=prefix, redis_url=redis_url)

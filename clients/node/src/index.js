@@ -74,8 +74,28 @@ export async function attach(redis, prefix, options = {}) {
     default:
       throw new Error(`scheme ${JSON.stringify(cfg.scheme)} is not an lshrs scheme this client knows (hyperplane, kmeans, rq, ivfpq)`);
   }
+  checkConfig(index, cfg);
   selfCheck(index, cfg);
   return index;
+}
+
+/**
+ * The attach step's configuration check (docs/lua-protocol.md, "Fingerprint"): the
+ * fingerprint of what this client computes from cfg and the model must be the stored
+ * one, and cfg's sizes (dim, num_bands and sig_bytes, or nlist and record_bytes) those
+ * it implies; a cfg edited behind its fingerprint's back is refused, not used.
+ * @param {BucketIndex | IvfPqIndex} index @param {Record<string, string>} cfg
+ */
+function checkConfig(index, cfg) {
+  const scheme = index instanceof IvfPqIndex ? index.model : index.hasher;
+  const implied = index instanceof IvfPqIndex
+    ? { dim: scheme.dim, nlist: scheme.nlist, record_bytes: scheme.recordBytes }
+    : { dim: scheme.dim, num_bands: scheme.numBands, sig_bytes: scheme.sigBytes };
+  const wrong = Object.entries(implied).filter(([name, value]) => cfg[name] !== String(value));
+  if (scheme.fingerprint !== cfg.fingerprint || wrong.length) {
+    const fields = wrong.map(([name, value]) => [` ${name}=${cfg[name]}`, ` ${name}=${value}`]);
+    throw new LshrsError('CONFIG_MISMATCH', `${cfg.fingerprint}${fields.map((f) => f[0]).join('')} | ${scheme.fingerprint}${fields.map((f) => f[1]).join('')}`);
+  }
 }
 
 /**
@@ -171,9 +191,6 @@ export class BucketIndex extends BaseIndex {
     this.extraProbes = options.extraProbes ?? Number(cfg.extra_probes ?? 0);
     this.nprobe = options.nprobe ?? Number(cfg.nprobe ?? 1);
     this.beam = options.beam ?? Number(cfg.beam ?? 1);
-    if (Number(cfg.num_bands) !== hasher.numBands || Number(cfg.sig_bytes) !== hasher.sigBytes) {
-      throw new Error('cfg num_bands / sig_bytes disagree with the model');
-    }
   }
 
   /** @param {Vector} vector @returns {Buffer} its signatures, all bands, band 0 first */
@@ -255,9 +272,6 @@ export class IvfPqIndex extends BaseIndex {
     super(scripts, root, cfg);
     this.model = model;
     this.nprobe = options.nprobe ?? Number(cfg.nprobe ?? 1);
-    if (Number(cfg.record_bytes) !== model.recordBytes || Number(cfg.nlist) !== model.nlist) {
-      throw new Error('cfg record_bytes / nlist disagree with the model');
-    }
   }
 
   /** @param {Vector} vector @returns {number[]} the lists a query reads, nearest first */

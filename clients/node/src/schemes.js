@@ -9,6 +9,13 @@ import { createHash } from 'node:crypto';
 
 /** @typedef {Float32Array | Float64Array | number[]} Vector */
 
+/** The version in every fingerprint: `lshrs/<version> <scheme> dim=<dim> ...`. */
+export const FORMAT_VERSION = 1;
+
+/** A fingerprint in the one format of lshrs.schemes.base.describe. */
+const describe = (/** @type {string} */ scheme, /** @type {number} */ dim, /** @type {Record<string, string | number>} */ settings) =>
+  [`lshrs/${FORMAT_VERSION} ${scheme} dim=${dim}`, ...Object.entries(settings).map(([name, value]) => `${name}=${value}`)].join(' ');
+
 const MAX_PROBE_BITS = 10;
 const CODEWORDS = 256;
 
@@ -95,6 +102,10 @@ export class Hyperplane {
     this.planes = floats(blob, 0, bits * this.dim);
     /** @type {Float32Array | null} */
     this.center = centred ? floats(blob, planeBytes, this.dim) : null;
+    const name = describe('hyperplane', this.dim, { bands: this.numBands, rows: this.rowsPerBand, seed: cfg.seed });
+    /** The fingerprint of what this hasher computes (the planes come from the blob; the
+     * seed that made them is named as cfg has it). */
+    this.fingerprint = centred ? `${name} center=${cfg.center}` : name;
   }
 
   /** @param {Vector} x @returns {Float64Array} (x - centre) . plane_j for every bit j */
@@ -183,6 +194,7 @@ export class KMeans {
     if (!this.metric || blob.length !== 24 + 4 * size) throw new Error('LSHRSKM1 model is truncated or has a bad header');
     if (cfg.model_sha256_16 !== digest16(blob)) throw new Error('k-means model does not match model_sha256_16 in cfg');
     this.sigBytes = this.nlist <= 1 << 16 ? 2 : 4;
+    this.fingerprint = describe('kmeans', this.dim, { bands: this.numBands, nlist: this.nlist, metric: this.metric, model: digest16(blob) });
     this.centroids = floats(blob, 24, size);
     this.halfNorms = new Float64Array(this.numBands * this.nlist);
     if (this.metric === 'l2') {
@@ -253,6 +265,7 @@ export class RQ {
     if (blob.length !== offset + 4 * dim * sizes.reduce((a, b) => a + b, 0)) throw new Error('LSHRSRQ1 model is truncated');
     if (cfg.model_sha256_16 !== digest16(blob)) throw new Error('RQ model does not match model_sha256_16 in cfg');
     Object.assign(this, { dim, depth, numBands: 1, sigBytes: 2 * depth });
+    this.fingerprint = describe('rq', dim, { levels: sizes.join('x'), depth, model: digest16(blob) });
     /** @type {number} */ this.dim; /** @type {number} */ this.depth; /** @type {number} */ this.numBands; /** @type {number} */ this.sigBytes;
     this.books = sizes.map((size) => {
       const book = floats(blob, offset, size * dim);
@@ -344,6 +357,7 @@ export class IvfPq {
     /** @type {'ip'|'l2'} */ this.metric; /** @type {boolean} */ this.normalize;
     this.dsub = dim / m;
     this.recordBytes = 8 + m;
+    this.fingerprint = describe('ivfpq', dim, { nlist, m, metric: this.metric, normalize: normalize === 1 ? 1 : 0, model: digest16(blob) });
     this.centroids = floats(blob, 32, nlist * dim);
     this.codebooks = floats(blob, 32 + 4 * nlist * dim, CODEWORDS * dim); // [j][k][d] = j*256*dsub + k*dsub + d
     this.bookNorms = new Float64Array(m * CODEWORDS);

@@ -72,6 +72,22 @@ for (const scheme of ['hyperplane', 'kmeans', 'rq', 'ivfpq']) {
       }
     });
 
+    test('attach refuses a cfg edited behind its fingerprint', async () => {
+      // Edits that keep the model readable: hyperplanes keep their bits (half the bands,
+      // twice the rows); the learned schemes read their sizes from the model itself.
+      const cfg = `{${prefix}}:cfg`;
+      const names = scheme === 'ivfpq' ? ['nlist', 'record_bytes'] : ['num_bands', 'sig_bytes', 'rows_per_band'];
+      const stored = await redis.hmget(cfg, ...names);
+      const [first, second, rows] = stored.map(Number);
+      const edited = scheme === 'hyperplane' ? [first / 2, Math.ceil((2 * rows) / 8), 2 * rows] : [first + 1, second + 1, rows];
+      await redis.hset(cfg, ...names.flatMap((name, i) => (stored[i] === null ? [] : [name, String(edited[i])])));
+      try {
+        await assert.rejects(attach(redis, prefix), (e) => e instanceof LshrsError && e.code === 'CONFIG_MISMATCH');
+      } finally {
+        await redis.hset(cfg, ...names.flatMap((name, i) => (stored[i] === null ? [] : [name, String(stored[i])])));
+      }
+    });
+
     test('attach reads the scheme, fingerprint and count Python wrote', async (t) => {
       t.diagnostic(`Python built ${built.count} vectors in ${built.build_seconds} s (${built.wall} ms with start-up): ${built.fingerprint}`);
       assert.equal(index.scheme, scheme);
