@@ -180,11 +180,11 @@ class ListIndex:
         def finish(replies: list[list[Any]]) -> Found:
             found: Found = []
             for query, lists, parts in zip(prepared, probes, replies, strict=True):
-                parts = [part for part in parts if part]
-                blobs = (
-                    parts[0] if len(parts) == 1 else [b"".join(p) for p in zip(*parts, strict=True)]
-                )
-                ids, scores = self.model.score(query, lists, blobs) if blobs else _empty()
+                found_in = [part for part in parts if part]
+                # The partitions' replies side by side: each list once per partition.
+                probed = np.tile(lists, len(found_in))
+                blobs = [blob for part in found_in for blob in part]
+                ids, scores = self.model.score(query, probed, blobs) if blobs else _empty()
                 keep = best(scores, ids, limit)
                 found.append((ids[keep], scores[keep]))
             return found
