@@ -5,8 +5,8 @@
   pause the replica of partition 0's master (SIGSTOP, its link cut), index 3,000
   more, kill the master, resume the replica, wait for its promotion; count the
   acknowledged ids a query for their own vector no longer finds, and time the writes.
-- **migration**: move the slot of partition 0 to another master key by key (what
-  ``redis-cli --cluster reshard`` does) while one client queries; count the answers
+- **migration**: move the slot of partition 0 to another master 5 keys at a time (what
+  ``redis-cli --cluster reshard`` does), 20 ms apart, while one client queries; count the answers
   that differ from those before the move, and run ``verify()`` afterwards.
 
 Writes ``benchmarks/results/cluster-faults.json``.
@@ -37,6 +37,9 @@ from tests.fixtures.redis_cluster import LocalCluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DIM = 64
+MIGRATE_PAUSE_S = 0.02
+"""Pause between batches of 5 keys moved: a migration that takes a while, as on a busy
+cluster, so the reader sees it."""
 BEFORE, DURING = 30_000, 3_000
 VECTORS = np.random.default_rng(5).standard_normal((BEFORE + DURING, DIM)).astype(np.float32)
 IDS = np.arange(BEFORE + DURING, dtype=np.int64)
@@ -140,8 +143,9 @@ def migration() -> dict[str, Any]:
         counts = {"reads": 0, "reads_differing": 0, "read_errors": 0}
         stop = threading.Event()
 
+        other = open_index(cluster, "moving")  # attaching writes (init): before the move
+
         def reader() -> None:
-            other = open_index(cluster, "moving")
             while not stop.is_set():
                 try:
                     got = other.search(queries, k=10, rerank=False)[1]
@@ -159,11 +163,12 @@ def migration() -> dict[str, Any]:
         target_client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
         source_client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
         moved = 0
-        while keys := source_client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
+        while keys := source_client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 5):
             source_client.execute_command(
                 "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys
             )
             moved += len(keys)
+            time.sleep(MIGRATE_PAUSE_S)
         for client in (source_client, target_client):
             client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
         migrate_s = time.perf_counter() - started
