@@ -12,7 +12,8 @@
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys touched:
            <root>r<chunk>, <root>b<code>, <root>cfg (see insert), <root>s<chunk>
            and <root>sn (see semantic_id).
-  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros.
+  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros; their
+           number times num_bands at most 16,384 (or a single id).
 
   Reply    integer: how many ids were removed.
   Errors   LSHRS_BAD_ARGUMENT <what>   (nothing is written)
@@ -20,6 +21,7 @@
 --- @include "prelude"
 local root = KEYS[1]
 local cfg_key = root .. 'cfg'
+local MAX_MEMBERSHIPS = 16384
 
 local chunk_of = {}
 for i = 1, #ARGV do
@@ -32,6 +34,10 @@ local cfg = rcall('HMGET', cfg_key, 'num_bands', 'sig_bytes')
 if not cfg[1] then return 0 end
 local num_bands = tonumber(cfg[1])
 local width = tonumber(cfg[2])
+if #ARGV > 1 and #ARGV * num_bands > MAX_MEMBERSHIPS then
+  return refuse('BAD_ARGUMENT', 'at most ' .. MAX_MEMBERSHIPS .. ' memberships (ids x '
+    .. num_bands .. ' bands) per call, got ' .. #ARGV .. ' ids')
+end
 
 local removed = 0
 for i = 1, #ARGV do

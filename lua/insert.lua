@@ -18,7 +18,8 @@
            <root>cfg       HASH: its "count" field counts indexed ids.
 
   ARGV[1]  fingerprint: must equal the stored one (see init).
-  ARGV[2]  n: number of (id, sigs) pairs that follow. Ids must be distinct.
+  ARGV[2]  n: number of (id, sigs) pairs that follow. Ids must be distinct, and
+           n * num_bands at most 16,384 (or n = 1): the call's memberships.
   ARGV[3..2+2n]  id: decimal integer in [0, 2^53), no sign or leading zeros.
            sigs: the id's band signatures, num_bands * sig_bytes bytes, band 0 first.
   then     either g: number of bucket groups, each: <code> <m> and m ids. The groups
@@ -38,6 +39,7 @@
 local root = KEYS[1]
 local cfg_key = root .. 'cfg'
 local UNPACK_STEP = 4000
+local MAX_MEMBERSHIPS = 16384
 
 local cfg, mismatch = checked_config(root, ARGV[1], {'num_bands', 'sig_bytes'})
 if mismatch then return refuse('CONFIG_MISMATCH', mismatch) end
@@ -50,6 +52,10 @@ local sigs_len = num_bands * width
 local n = tonumber(ARGV[2])
 if n == nil or n < 0 or n % 1 ~= 0 or #ARGV < 3 + 2 * n then
   return refuse('BAD_ARGUMENT', 'n must count the id/sigs pairs that follow')
+end
+if n > 1 and n * num_bands > MAX_MEMBERSHIPS then
+  return refuse('BAD_ARGUMENT', 'at most ' .. MAX_MEMBERSHIPS .. ' memberships (ids x '
+    .. num_bands .. ' bands) per call, got ' .. n .. ' ids')
 end
 local chunk_of = {}
 for i = 1, n do
