@@ -22,7 +22,7 @@
   ARGV[2k] list: decimal list number in [0, nlist), each list once per call.
   ARGV[2k+1] records: one or more records of record_bytes bytes: the id as int64
            little-endian (an integer in [0, 2^53)), then the code (code_bytes bytes).
-           Every id at most once per call.
+           Every id at most once per call; at most 4,096 records per call.
 
   Reply    integer: how many of the ids were new to the index.
   Errors   LSHRS_NO_CONFIG <root>                    the index does not exist (run init)
@@ -38,7 +38,8 @@ local nlist, size = tonumber(cfg[1]), tonumber(cfg[2])
 
 -- Validate everything before the first write.
 if #ARGV % 2 ~= 1 then bad('list/records arguments must come in pairs') end
-local lists, seen_list, seen_id = {}, {}, {}
+local MAX_RECORDS = 4096
+local lists, seen_list, seen_id, records_given = {}, {}, {}, 0
 for k = 2, #ARGV, 2 do
   local list = list_arg(ARGV[k], nlist)
   if seen_list[list] then bad('list ' .. ARGV[k] .. ' is given twice') end
@@ -47,6 +48,8 @@ for k = 2, #ARGV, 2 do
   if #records == 0 or #records % size ~= 0 then
     bad('records of list ' .. ARGV[k] .. ' must be a multiple of ' .. size .. ' bytes')
   end
+  records_given = records_given + #records / size
+  if records_given > MAX_RECORDS then bad('at most ' .. MAX_RECORDS .. ' records per call') end
   local ids = {}
   for at = 1, #records, size do
     local id = record_id(records, at)
