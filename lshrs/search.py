@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.core import FETCHED, IndexCore
+from lshrs.limits import MAX_TOPK, check_limit
 from lshrs.similarity import rerank_cosines
 from lshrs.validation import as_vector, as_vectors, check_positive_int
 
@@ -51,6 +52,8 @@ class SearchMethods(IndexCore):
         """
         query = as_vector(vector, self.dim)
         topk = check_positive_int(topk, "topk", allow_none=topp is not None)
+        if topk is not None:
+            check_limit(topk, "topk", MAX_TOPK, "ask for fewer results", low=1)
         if topp is not None and not (
             isinstance(topp, (int, float)) and not isinstance(topp, bool) and 0.0 <= topp <= 1.0
         ):
@@ -109,7 +112,7 @@ class SearchMethods(IndexCore):
             ((2, 1), dtype('float32'))
         """
         array = as_vectors(queries, self.dim, "queries")
-        k = check_positive_int(k, "k")  # type: ignore[assignment]
+        k = check_limit(k, "k", MAX_TOPK, "ask for fewer results", low=1)
         rerank = self.vector_fetch_fn is not None if rerank is None else bool(rerank)
         if rerank:
             self._require_fetch("rerank=True")
