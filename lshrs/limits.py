@@ -21,21 +21,23 @@ import numpy as np
 
 # -- per call ------------------------------------------------------------------------
 
-MEMBERSHIPS_PER_CALL = 4096
+MEMBERSHIPS_PER_CALL = 2048
 """Bucket memberships (ids x bands) one insert or delete call writes or removes at
 most; a single id with more bands than this goes alone."""
-MEMBERS_PER_CALL = 16384
-"""Bucket members one gather call reads at most (``lua/gather.lua`` holds the same)."""
+READ_UNITS_PER_CALL = 16384
+"""What one gather or query call reads at most, in units: 16 per bucket, plus one per
+member read whole, plus two per member of a cut bucket (``lua/includes/buckets.lua``
+holds the same)."""
 CODES_PER_CALL = 8192
 """Bucket codes one gather or query call accepts at most (the scripts refuse more)."""
 BUCKET_READ_LIMIT = 8192
 """Members a query reads from one bucket at most; a larger bucket is cut
-(``lua/gather.lua`` holds the same)."""
+(``lua/includes/buckets.lua`` holds the same)."""
 SCAN_BYTES_PER_CALL = 1 << 21
 """Record bytes one ``ivf_scan`` call returns at most (``lua/ivf_scan.lua`` refuses more)."""
 IVF_RECORDS_PER_CALL = 250
 """Records one IVF-PQ insert call writes, or one verify call checks, at most."""
-IVF_IDS_PER_DELETE = 500
+IVF_IDS_PER_DELETE = 256
 """Ids one IVF-PQ delete call removes at most."""
 COMPACT_BYTES_PER_CALL = 1 << 20
 """Record bytes the compaction calls of the lists rewrite per call, about."""
@@ -95,7 +97,7 @@ def ids_per_call(num_bands: int, memberships: int = MEMBERSHIPS_PER_CALL) -> int
 
     Example:
         >>> ids_per_call(16), ids_per_call(4096), ids_per_call(1024, memberships=1000)
-        (256, 1, 1)
+        (128, 1, 1)
     """
     return max(1, memberships // num_bands)
 

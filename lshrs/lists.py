@@ -37,7 +37,7 @@ from lshrs.verify import VerifyReport
 
 RECORDS_PER_CALL = IVF_RECORDS_PER_CALL
 IDS_PER_DELETE = IVF_IDS_PER_DELETE
-VERIFY_RECORDS_PER_CALL = 1000
+VERIFY_RECORDS_PER_CALL = 500
 """Records one verify call checks at most (a long list is checked in slot ranges)."""
 VERIFY_CHUNKS_PER_CALL = 4
 """Reverse-index hashes (128 entries at most each) one verify call checks."""

@@ -12,11 +12,12 @@
   query.lua does the same search with the counting inside Redis, for clients that
   cannot count. Read-only: also runs as EVALSHA_RO on Redis 7 and on replicas.
 
-  Bounded work: one call reads at most 16,384 members. It stops before a bucket that
-  would take it past that (the first bucket is always read) and says how many codes
-  it read; the client calls again with the codes that follow. A bucket of more than
-  8,192 members is cut to 8,192: read with SSCAN from cursor 0, so one server state
-  always gives the same members. Cut buckets are reported.
+  Bounded work: one call spends at most 16,384 units: 16 per bucket, plus one per
+  member of a bucket read whole, plus two per member of a cut one. It stops before a
+  bucket that would take it past that (the first bucket is always read) and says how
+  many codes it read; the client calls again with the codes that follow. A bucket of
+  more than 8,192 members is cut to the first 8,192 SSCAN gives from cursor 0, so one
+  server state always gives the same members. Cut buckets are reported.
 
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys read:
            <root>cfg and <root>b<code> for each code read.

@@ -9,10 +9,11 @@
   the highest counts; ties go to the smaller id. Read-only: also runs as
   EVALSHA_RO on Redis 7 and on replicas.
 
-  Bounded work, as gather: the call reads at most 16,384 members, stopping before a
-  bucket that would take it past that (the first is always read), and cuts a bucket
-  of more than 8,192 members to the 8,192 SSCAN gives first from cursor 0. Codes
-  left unread are not counted: the reply says how many were read.
+  Bounded work, as gather: the call spends at most 16,384 units (16 per bucket, one
+  per member read whole, two per member of a cut bucket), stopping before a bucket
+  that would take it past that (the first is always read), and cuts a bucket of more
+  than 8,192 members to the 8,192 SSCAN gives first from cursor 0. Codes left unread
+  are not counted: the reply says how many were read.
 
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys read:
            <root>cfg and <root>b<code> for each code read.

@@ -16,13 +16,13 @@ export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, LshrsError, RQ, Scripts, sc
 const MAX_ID = 2n ** 53n - 1n;
 // Work bounds, as Python's lshrs.limits: every call is sized by what it does in Redis and
 // sent after the previous reply (Redis runs the calls of one read back to back).
-const MEMBERSHIPS_PER_CALL = 4096; // ids x bands per insert or delete call
+const MEMBERSHIPS_PER_CALL = 2048; // ids x bands per insert or delete call
 const CODES_PER_CALL = 8192;
 const MEMBERS_PER_QUERY = 1 << 18;
 const SCAN_BYTES_PER_CALL = 1 << 21;
 const SCAN_BYTES_PER_QUERY = 1 << 24;
 const IVF_RECORDS_PER_CALL = 250;
-const IVF_IDS_PER_DELETE = 500;
+const IVF_IDS_PER_DELETE = 256;
 const COMPACT_BYTES_PER_CALL = 1 << 20;
 const COPY_BYTES_LIMIT = 1 << 21;
 const COMPACT_LISTS_PER_CALL = 4096;
