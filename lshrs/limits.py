@@ -45,6 +45,11 @@ COPY_BYTES_LIMIT = 1 << 21
 """Live bytes above which a list is never rewritten as a whole (shrink or compaction:
 ``lua/includes/lists.lua`` holds the same)."""
 
+MAX_LIST_BYTES = 1 << 22
+"""Record bytes one IVF-PQ list may hold (``lua/includes/lists.lua`` holds the same):
+Redis copies a string when it outgrows its allocation, so a longer list would hold
+Redis longer each time it grows."""
+
 # -- per query -----------------------------------------------------------------------
 
 MEMBERS_PER_QUERY = 1 << 18

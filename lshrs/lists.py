@@ -24,6 +24,7 @@ from lshrs.limits import (
     COPY_BYTES_LIMIT,
     IVF_IDS_PER_DELETE,
     IVF_RECORDS_PER_CALL,
+    MAX_LIST_BYTES,
     SCAN_BYTES_PER_CALL,
     SCAN_BYTES_PER_QUERY,
     cost_runs,
@@ -102,7 +103,8 @@ class ListIndex:
         codes copied as they are, and every id they hold.
 
         Raises:
-            ValueError: for an id outside ``[0, 2**53 - 1]`` or one held twice.
+            ValueError: for an id outside ``[0, 2**53 - 1]`` or one held twice, or a
+                list longer than :data:`~lshrs.limits.MAX_LIST_BYTES`.
         """
         import faiss
 
@@ -119,6 +121,13 @@ class ListIndex:
             all_ids.append(ids)
             for start in range(0, size, RECORDS_PER_CALL):
                 calls.append([number, records[start : start + RECORDS_PER_CALL].tobytes()])
+        longest = max((invlists.list_size(n) for n in range(index.nlist)), default=0)
+        if longest * self.model.record_bytes > MAX_LIST_BYTES:
+            raise ValueError(
+                f"a list of the FAISS index holds {longest:,} records "
+                f"({longest * self.model.record_bytes:,} bytes); an lshrs list holds at most "
+                f"{MAX_LIST_BYTES:,} bytes: train the FAISS index with more lists (nlist)"
+            )
         ids = np.concatenate(all_ids) if all_ids else np.empty(0, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= 2**53):
             raise ValueError("FAISS ids must be integers in [0, 2**53 - 1] to be imported")

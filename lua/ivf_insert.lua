@@ -22,12 +22,15 @@
   ARGV[2k] list: decimal list number in [0, nlist), each list once per call.
   ARGV[2k+1] records: one or more records of record_bytes bytes: the id as int64
            little-endian (an integer in [0, 2^53)), then the code (code_bytes bytes).
-           Every id at most once per call; at most 4,096 records per call.
+           Every id at most once per call; at most 4,096 records per call. A list
+           may hold at most 4,194,304 bytes of records: Redis copies a string as it
+           grows, so a longer list would hold Redis longer at each growth.
 
   Reply    integer: how many of the ids were new to the index.
   Errors   LSHRS_NO_CONFIG <root>                    the index does not exist (run init)
            LSHRS_CONFIG_MISMATCH <stored> | <given>
-           LSHRS_BAD_ARGUMENT <what>                 (nothing is written)
+           LSHRS_BAD_ARGUMENT <what>                 (nothing is written), also for
+                                                     a list that would grow too long
 ]]
 --- @include "prelude"
 --- @include "lists"
@@ -50,12 +53,18 @@ for k = 2, #ARGV, 2 do
   end
   records_given = records_given + #records / size
   if records_given > MAX_RECORDS then bad('at most ' .. MAX_RECORDS .. ' records per call') end
-  local ids = {}
+  local ids, growth = {}, 0
   for at = 1, #records, size do
     local id = record_id(records, at)
     if seen_id[id] then bad('id ' .. string.format('%d', id) .. ' is given twice') end
     seen_id[id] = true
     ids[#ids + 1] = id
+    if entry_of(root, id) ~= list then growth = growth + 1 end
+  end
+  local bytes = (live_count(root, list) + growth) * size
+  if bytes > MAX_LIST_BYTES then
+    bad('list ' .. ARGV[k] .. ' would hold ' .. bytes .. ' bytes, more than '
+      .. MAX_LIST_BYTES .. ': an index with more lists (nlist) keeps them shorter')
   end
   lists[#lists + 1] = {list = list, records = records, ids = ids}
 end

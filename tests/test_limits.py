@@ -13,7 +13,13 @@ import redis
 
 from lshrs import IVFPQ, LSHRS, LSHHasher
 from lshrs.keys import KeySpace
-from lshrs.limits import BUCKET_READ_LIMIT, MEMBERSHIPS_PER_CALL, ReadLimitWarning, cost_runs
+from lshrs.limits import (
+    BUCKET_READ_LIMIT,
+    MAX_LIST_BYTES,
+    MEMBERSHIPS_PER_CALL,
+    ReadLimitWarning,
+    cost_runs,
+)
 from lshrs.protocol import BadArgumentError, Protocol
 from tests.properties.test_round_trips import client_commands, private_server  # noqa: F401
 
@@ -162,6 +168,20 @@ def test_ivf_scan_refuses_more_than_its_byte_bound(protocol, redis_url, prefix, 
         protocol.call("ivf_insert", root, [fingerprint, 0, record * 4097])
     with pytest.raises(BadArgumentError, match="4096 ids"):
         protocol.call("ivf_delete", root, [fingerprint, *range(4097)])
+
+
+def test_a_list_may_not_grow_past_its_byte_bound(
+    protocol, redis_client, redis_url, prefix, ivf_model
+):
+    LSHRS(16, hasher=ivf_model, redis_url=redis_url, redis_prefix=prefix)
+    root = KeySpace(prefix).root
+    full = MAX_LIST_BYTES // ivf_model.record_bytes
+    redis_client.setrange(root + b"l0", full * ivf_model.record_bytes - 1, b"\0")
+    redis_client.hset(root + b"n", "0", full)
+    record = ivf_model.records(np.array([1]), np.zeros((1, 4), np.uint8)).tobytes()
+    with pytest.raises(BadArgumentError, match="list 0 would hold"):
+        protocol.call("ivf_insert", root, [ivf_model.fingerprint, 0, record])
+    assert protocol.call("ivf_insert", root, [ivf_model.fingerprint, 1, record]) == 1
 
 
 def test_a_query_split_over_scan_calls_equals_one_call(

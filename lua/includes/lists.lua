@@ -9,6 +9,10 @@
 -- Live bytes above which a list is never rewritten whole (one copy of this much holds
 -- Redis about a millisecond); lshrs.limits.COPY_BYTES_LIMIT holds the same.
 local COPY_LIMIT = 2097152
+-- Bytes of records a list may hold: Redis copies a string when it outgrows its
+-- allocation (1 MiB at a time past 1 MiB), so this bounds that copy too.
+-- lshrs.limits.MAX_LIST_BYTES holds the same.
+local MAX_LIST_BYTES = 4194304
 -- Bytes this call may still copy to shrink or rewrite lists: shrinking is skipped,
 -- and compaction refused, past it.
 local copy_left = COPY_LIMIT
