@@ -79,6 +79,7 @@ class PingMonitor:
             "redis_slowest_ms": round(longest["duration"] / 1000, 2) if longest else None,
             "redis_slowest_command": _command_name(longest),
             "redis_commands_over_threshold": len(slow),
+            "redis_commands_over_20ms": sum(entry["duration"] > 20_000 for entry in slow),
         }
 
     def close(self) -> None:
