@@ -249,7 +249,8 @@ class ListIndex:
         self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """The ``limit`` best-scored records of each query's ``nprobe`` lists, best first,
-        ties by smaller id; one round trip in all. ``extra_probes`` is for bucket
+        ties by smaller id; one round trip per 32 queries unless their lists hold more
+        than one call reads (:meth:`candidates`). ``extra_probes`` is for bucket
         indexes (here ``model.nprobe`` sets the depth).
         """
         found = []

@@ -26,8 +26,10 @@ class SearchMethods(IndexCore):
     ) -> list[int] | list[tuple[int, float]]:
         """Search for vectors similar to ``vector``.
 
-        Top-k mode (``topp`` None): one round trip; returns up to ``topk`` ids ordered
-        by approximate score (colliding bands, or IVF-PQ's estimate), ties by smaller id.
+        Top-k mode (``topp`` None): one round trip unless the query's buckets or lists
+        hold more than one script call reads (see :mod:`lshrs.limits`); returns up to
+        ``topk`` ids ordered by approximate score (colliding bands, or IVF-PQ's
+        estimate), ties by smaller id.
 
         Top-p mode: fetches the best ``rerank_candidates`` candidates' vectors with
         ``vector_fetch_fn``, computes exact cosine similarity, keeps the
@@ -85,10 +87,10 @@ class SearchMethods(IndexCore):
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Search a batch of queries at once, FAISS style.
 
-        With IVF-PQ the probed lists of all queries are read in one pipelined round
-        trip. With a rerank the best ``rerank_candidates`` candidates of each query are
-        scored by exact cosine, their vectors fetched with one ``vector_fetch_fn`` call
-        for the whole batch.
+        With IVF-PQ the probed lists are read in pipelined round trips of 32 queries
+        that share one call's bound (:mod:`lshrs.limits`). With a rerank the best
+        ``rerank_candidates`` candidates of each query are scored by exact cosine,
+        their vectors fetched with one ``vector_fetch_fn`` call for the whole batch.
 
         Args:
             queries: float ``(n, dim)``.
