@@ -45,7 +45,7 @@ class BucketIndex:
 
     def delete(self, ids: npt.NDArray[np.int64]) -> int:
         """Remove ids (absent ones are skipped); returns how many were removed."""
-        return self.storage.delete(ids)
+        return self.storage.delete(ids, self.scheme.num_bands)
 
     def top(self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int) -> Found:
         """The ``limit`` ids colliding with each query in the most bands, ties by smaller
