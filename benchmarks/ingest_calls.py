@@ -2,8 +2,9 @@
 ``python -m benchmarks.ingest_calls`` (about 3 minutes; writes
 results/ingest_calls.json).
 
-``index()`` sends calls of ``RedisStorage(ids_per_call=...)`` ids; each call is one
-atomic script run, so Redis serves nobody else meanwhile. This sweep indexes the
+``index()`` sends calls of ``RedisStorage(memberships_per_call=...)`` memberships (ids
+x bands; the insert script refuses more than 16,384); each call is one atomic script
+run, so Redis serves nobody else meanwhile. This sweep indexes the
 first 200,000 vectors of the 1M scale set with both of its configurations (rows
 from the corpus size, 14, and fitted to a sample, 18) at several call sizes, in the
 ``"*"`` form (one SADD per membership, derived in Lua) and the grouped form (one
@@ -26,20 +27,21 @@ from lshrs import LSHRS, RedisStorage, corpus_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VECTORS = 200_000
-CALL_SIZES = (1000, 5000, 20000)
+CALL_SIZES = (1024, 2048, 8192, 16384)
+"""Memberships per call."""
 FORMS = {"*": float("inf"), "grouped": 0.0}
 """ARGV form -> ``RedisStorage(min_group_size=...)`` that forces it."""
 
 
 def one(
-    url: str, kwargs: dict[str, Any], data: list[Any], ids_per_call: int, min_group_size: float
+    url: str, kwargs: dict[str, Any], data: list[Any], memberships: int, min_group_size: float
 ) -> dict[str, Any]:
     client = redis.Redis.from_url(url)
     client.flushall()
     storage = RedisStorage(
-        url=url, prefix="calls", ids_per_call=ids_per_call, min_group_size=min_group_size
+        url=url, prefix="calls", memberships_per_call=memberships, min_group_size=min_group_size
     )
-    lsh = LSHRS(DIM, storage=storage, buffer_size=max(10_000, ids_per_call), **kwargs)
+    lsh = LSHRS(DIM, storage=storage, **kwargs)
     client.config_resetstat()
     seconds = 0.0
     for ids, vectors in data:
@@ -50,7 +52,8 @@ def one(
     lsh.close()
     client.close()
     return {
-        "ids_per_call": ids_per_call,
+        "memberships_per_call": memberships,
+        "ids_per_call": memberships // SCALE_BANDS,
         "vectors_per_s": round(VECTORS / seconds),
         "redis_us_per_vector": round(stats["usec"] / VECTORS, 1),
         "redis_ms_per_call": round(stats["usec_per_call"] / 1000, 1),

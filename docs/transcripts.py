@@ -107,12 +107,14 @@ TRANSCRIPTS: dict[str, list[str]] = {
         f'EVALSHA {{ivf_insert}} 1 "{{{{docs}}}}:" "fp-pq" 1 "{record(8, "IJ")}{record(8, "KL")}"',
     ],
     "ivf_scan": [
-        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 3 0 1',
-        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-other" 3',
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 65536 0 3 0 1',
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 10 0 3 0 1',
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 20 1 3 0 1',
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-other" 65536 0 3',
     ],
     "ivf_delete": [
         'EVALSHA {ivf_delete} 1 "{{docs}}:" "fp-pq" 7 99',
-        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 3',
+        'EVALSHA {ivf_scan} 1 "{{docs}}:" "fp-pq" 65536 0 3',
         'HGET "{{docs}}:r0" 6',
         'HGET "{{docs}}:cfg" count',
     ],
@@ -123,6 +125,7 @@ TRANSCRIPTS: dict[str, list[str]] = {
         'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 0 lists 0 1 2 3',
         'HDEL "{{docs}}:r0" 5',
         'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 1 lists 0',
+        'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 0 range 3 0 1000',
         'EVALSHA {ivf_verify} 1 "{{docs}}:" "fp-pq" 0 entries 0',
     ],
 }

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from lshrs.bucket_calls import count_collisions
 from lshrs.describe import expected_configuration
-from lshrs.reads import Found, ReadPlan
+from lshrs.reads import Found
 from lshrs.schemes import SignatureScheme
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport, verify_index
@@ -45,7 +43,7 @@ class BucketIndex:
 
     def delete(self, ids: npt.NDArray[np.int64]) -> int:
         """Remove ids (absent ones are skipped); returns how many were removed."""
-        return self.storage.delete(ids)
+        return self.storage.delete(ids, self.scheme.num_bands)
 
     def top(self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int) -> Found:
         """The ``limit`` ids colliding with each query in the most bands, ties by smaller
@@ -57,26 +55,6 @@ class BucketIndex:
             _, ids, counts = self.storage.query(codes, limit)
             found.append((ids, counts.astype(np.float32)))
         return found
-
-    def read_plan(
-        self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int
-    ) -> ReadPlan:
-        """:meth:`top` as ``gather`` calls and their ranking, for any partition."""
-        fingerprint = self.scheme.fingerprint
-        calls: list[tuple[str, list[Any]]] = [
-            ("gather", [fingerprint, *self.scheme.probe_codes(query, extra_probes)])
-            for query in queries
-        ]
-
-        def finish(replies: list[list[Any]]) -> Found:
-            found: Found = []
-            for parts in replies:
-                members = b" ".join(p.encode() if isinstance(p, str) else p for p in parts)
-                _, ids, counts = count_collisions(members, limit)
-                found.append((ids, counts.astype(np.float32)))
-            return found
-
-        return ReadPlan(calls, finish)
 
     def candidate_count(self, query: npt.NDArray[np.float32], extra_probes: int) -> int:
         """Distinct ids in the buckets a query for ``query`` reads."""

@@ -42,7 +42,7 @@ def stored_list_codes(lists: Any) -> Iterator[tuple[npt.NDArray[np.int64], list[
     numbers = sorted(int(name) for name in lists.storage.client.hkeys(lists.root + b"n"))
     for start in range(0, len(numbers), LISTS_PER_SCAN):
         chosen = numbers[start : start + LISTS_PER_SCAN]
-        blobs = lists._call("ivf_scan", [model.fingerprint, *chosen])
+        blobs = lists.records_of(chosen)
         for number, blob in zip(chosen, blobs, strict=True):
             if not blob:
                 continue

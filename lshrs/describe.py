@@ -14,12 +14,14 @@ Two additions make an index self-describing for clients in any language:
 from __future__ import annotations
 
 import base64
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from lshrs.code_check import computed_codes
+from lshrs.limits import MAX_EXTRA_PROBES, MAX_NPROBE, MAX_RERANK_CANDIDATES
 from lshrs.schemes import Scheme
 
 QUERY_SETTINGS = ("nprobe", "beam", "extra_probes", "rerank_candidates")
@@ -72,9 +74,38 @@ def expected_configuration(scheme: Scheme, stored: dict[str, str]) -> dict[str, 
     }
 
 
-def query_settings(cfg: dict[str, str]) -> dict[str, int]:
-    """The stored query settings that are well-formed integers, by name."""
-    return {name: int(cfg[name]) for name in QUERY_SETTINGS if cfg.get(name, "").strip().isdigit()}
+SETTING_LIMITS = {
+    "nprobe": MAX_NPROBE,
+    "beam": MAX_NPROBE,
+    "extra_probes": MAX_EXTRA_PROBES,
+    "rerank_candidates": MAX_RERANK_CANDIDATES,
+}
+"""The largest value of each query setting an index may store (:mod:`lshrs.limits`)."""
+
+
+def query_settings(cfg: dict[str, str], given: Collection[str] = ()) -> dict[str, int]:
+    """The stored query settings that are well-formed integers, by name.
+
+    Args:
+        cfg: the index's ``cfg`` hash.
+        given: settings the caller passes itself; they are left out, unchecked.
+
+    Raises:
+        ValueError: for a stored setting above its limit in :data:`SETTING_LIMITS`.
+    """
+    settings = {
+        name: int(cfg[name])
+        for name in QUERY_SETTINGS
+        if name not in given and cfg.get(name, "").strip().isdigit()
+    }
+    for name, value in settings.items():
+        if value > SETTING_LIMITS[name]:
+            fix = "" if name in ("nprobe", "beam") else f", or pass {name}= when opening it"
+            raise ValueError(
+                f"index {cfg.get('fingerprint')!r} stores {name}={value:,}, above the limit "
+                f"{SETTING_LIMITS[name]:,}: correct it in the index's cfg hash{fix}"
+            )
+    return settings
 
 
 def check_stored(scheme: Scheme, cfg: dict[str, str]) -> None:

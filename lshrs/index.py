@@ -14,6 +14,7 @@ from lshrs.code_check import stored_bucket_codes, stored_list_codes, wrong_codes
 from lshrs.config import get_optimal_config
 from lshrs.connection import open_storage
 from lshrs.describe import description
+from lshrs.limits import check_query_settings, check_scheme
 from lshrs.lists import ListIndex
 from lshrs.partitioned import PartitionedIndex, open_partitions
 from lshrs.partitions import check_partitions
@@ -149,8 +150,7 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             num_perm = num_bands * rows_per_band
         if not 0.0 < similarity_threshold < 1.0:
             raise ValueError(f"similarity_threshold must be in (0, 1), got {similarity_threshold}")
-        if isinstance(extra_probes, bool) or not isinstance(extra_probes, int) or extra_probes < 0:
-            raise ValueError(f"extra_probes must be an integer >= 0, got {extra_probes!r}")
+        extra_probes, rerank_candidates = check_query_settings(extra_probes, rerank_candidates)
         partitions = check_partitions(partitions)
         if (
             isinstance(wait_replicas, bool)
@@ -169,14 +169,13 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         """Hash bits in use; None for schemes without bit rows (k-means, RQ, IVF-PQ)."""
         self.similarity_threshold = float(similarity_threshold)
         self.buffer_size: int = check_positive_int(buffer_size, "buffer_size")  # type: ignore[assignment]
-        self.rerank_candidates: int = check_positive_int(  # type: ignore[assignment]
-            rerank_candidates, "rerank_candidates"
-        )
+        self.rerank_candidates = rerank_candidates
         self.extra_probes = extra_probes
         self.vector_fetch_fn = vector_fetch_fn
         self.hasher: Scheme = (
             hasher if hasher is not None else LSHHasher(num_bands, rows_per_band, dim, seed)
         )
+        check_scheme(self.hasher)
         self.storage = storage or open_storage(
             redis_prefix,
             redis_host=redis_host,

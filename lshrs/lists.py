@@ -19,28 +19,34 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.describe import expected_configuration
+from lshrs.limits import (
+    COMPACT_BYTES_PER_CALL,
+    COPY_BYTES_LIMIT,
+    IVF_IDS_PER_DELETE,
+    IVF_RECORDS_PER_CALL,
+    MAX_LIST_BYTES,
+    SCAN_BYTES_PER_CALL,
+    SCAN_BYTES_PER_QUERY,
+    cost_runs,
+    warn_cut,
+)
 from lshrs.protocol import NoConfigError
-from lshrs.reads import Found, ReadPlan
 from lshrs.schemes.ivfpq import IVFPQ
 from lshrs.similarity import best
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport
 
-RECORDS_PER_CALL = 250
-"""Records one insert call writes at most: a call holds Redis a few milliseconds
-(worst PING latency per call in docs/benchmarks.md)."""
-IDS_PER_DELETE = 500
-"""Ids one delete call removes at most (each costs about ten Redis commands)."""
-COMPACT_BYTES_PER_CALL = 1 << 20
-"""Bytes of records one compaction call rewrites, about (bounded time per call)."""
-VERIFY_RECORDS_PER_CALL = 1000
-"""Records of the lists one verify call checks, about (a list is never split)."""
+RECORDS_PER_CALL = IVF_RECORDS_PER_CALL
+IDS_PER_DELETE = IVF_IDS_PER_DELETE
+VERIFY_RECORDS_PER_CALL = 500
+"""Records one verify call checks at most (a long list is checked in slot ranges)."""
 VERIFY_CHUNKS_PER_CALL = 4
 """Reverse-index hashes (128 entries at most each) one verify call checks."""
 MAX_LISTS_PER_CALL = 1024
 """Lists one compact or verify call names at most (the scripts accept 1,024)."""
-ALL = 2**62
-"""A limit above any number of records: every candidate."""
+MIN_SCAN_BYTES = 1 << 16
+"""The smallest share of a round trip's :data:`~lshrs.limits.SCAN_BYTES_PER_CALL` one
+query's scan gets when a batch is read together."""
 _LIST_KEY = re.compile(rb"l(\d+)")
 _CHUNK_KEY = re.compile(rb"r(\d+)")
 _STORE_KEY = re.compile(rb"v\d+")
@@ -97,7 +103,8 @@ class ListIndex:
         codes copied as they are, and every id they hold.
 
         Raises:
-            ValueError: for an id outside ``[0, 2**53 - 1]`` or one held twice.
+            ValueError: for an id outside ``[0, 2**53 - 1]`` or one held twice, or a
+                list longer than :data:`~lshrs.limits.MAX_LIST_BYTES`.
         """
         import faiss
 
@@ -114,6 +121,13 @@ class ListIndex:
             all_ids.append(ids)
             for start in range(0, size, RECORDS_PER_CALL):
                 calls.append([number, records[start : start + RECORDS_PER_CALL].tobytes()])
+        longest = max((invlists.list_size(n) for n in range(index.nlist)), default=0)
+        if longest * self.model.record_bytes > MAX_LIST_BYTES:
+            raise ValueError(
+                f"a list of the FAISS index holds {longest:,} records "
+                f"({longest * self.model.record_bytes:,} bytes); an lshrs list holds at most "
+                f"{MAX_LIST_BYTES:,} bytes: train the FAISS index with more lists (nlist)"
+            )
         ids = np.concatenate(all_ids) if all_ids else np.empty(0, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= 2**53):
             raise ValueError("FAISS ids must be integers in [0, 2**53 - 1] to be imported")
@@ -143,8 +157,13 @@ class ListIndex:
         (``lua/ivf_compact.lua``): appends leave up to as much spare capacity as data."""
         touched, self._touched = sorted(self._touched), set()
         records = self._live_records(touched)
+        # A list longer than the copy limit is left as it is: Redis grows a string
+        # that long by at most 1 MB at a time, so its spare capacity is small.
+        size = self.model.record_bytes
+        small = [i for i, count in enumerate(records) if count * size <= COPY_BYTES_LIMIT]
+        touched, records = [touched[i] for i in small], [records[i] for i in small]
         # One call at a time, like the writes: each rewrites about 1 MB.
-        for batch in _groups(touched, records, COMPACT_BYTES_PER_CALL // self.model.record_bytes):
+        for batch in _groups(touched, records, COMPACT_BYTES_PER_CALL // size):
             self._call("ivf_compact", [self.model.fingerprint, *batch])
 
     def delete(self, ids: npt.NDArray[np.int64]) -> int:
@@ -165,31 +184,80 @@ class ListIndex:
 
     # -- reads -------------------------------------------------------------------------
 
-    def read_plan(
-        self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0
-    ) -> ReadPlan:
-        """:meth:`top` as ``ivf_scan`` calls (one per query) and the scoring of their
-        replies, for this index or any partition of it."""
+    def _many(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        return self.storage.protocol.call_many(self.root, calls)
+
+    def candidates(
+        self,
+        queries: npt.NDArray[np.float32],
+        nprobe: int,
+        roots: Sequence[bytes] | None = None,
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """Approximate ``(ids, scores)`` of the records in each query's ``nprobe``
+        nearest lists.
+
+        The lists are read by ``ivf_scan`` calls: a round trip pipelines one call per
+        query of the batch (at most 32), and all its calls return
+        :data:`~lshrs.limits.SCAN_BYTES_PER_CALL` bytes in all, so one query is one
+        call unless its lists hold more. A query reads at most
+        :data:`~lshrs.limits.SCAN_BYTES_PER_QUERY` bytes, in probe order.
+
+        Args:
+            queries: validated float32 ``(n, dim)``.
+            nprobe: lists per query.
+            roots: the partitions to read (:mod:`lshrs.partitioned`), each holding
+                this model; every query reads its lists in each, in the same
+                round trips, with an equal share of the query's bytes. Default: this
+                index alone.
+
+        Warns:
+            lshrs.limits.ReadLimitWarning: when a query's lists hold more than it reads.
+        """
+        roots = list(roots or [self.root])
         prepared = self.model.prepare(queries)
-        probes = self.model.probe(prepared, self.model.nprobe)
+        probes = self.model.probe(prepared, nprobe)
+        size = self.model.record_bytes
+        allowed = SCAN_BYTES_PER_QUERY // len(roots)
+        reads = [[_ListRead(lists.tolist(), size, allowed) for _ in roots] for lists in probes]
+        pending = [(root, read) for row in reads for root, read in zip(roots, row, strict=True)]
         fingerprint = self.model.fingerprint
-        calls: list[tuple[str, list[Any]]] = [
-            ("ivf_scan", [fingerprint, *lists.tolist()]) for lists in probes
-        ]
+        share = max(1, SCAN_BYTES_PER_CALL // MIN_SCAN_BYTES)
+        while active := [(root, read) for root, read in pending if not read.done][:share]:
+            per_call = SCAN_BYTES_PER_CALL // len(active)
+            scans = [
+                ("ivf_scan", root, [fingerprint, *read.next_call(per_call)])
+                for root, read in active
+            ]
+            if len(scans) == 1 and scans[0][1] == self.root:
+                replies = [self._call("ivf_scan", scans[0][2])]
+            else:
+                replies = self.storage.protocol.call_each(scans)
+            for (_, read), reply in zip(active, replies, strict=True):
+                read.take(reply)
+        cut = [read for _, read in pending if read.unread]
+        if cut:
+            warn_cut(
+                f"{len(cut)} of {len(pending)} list scans read only {allowed:,} bytes "
+                f"of their lists (up to {max(r.unread for r in cut)} lists left unread)",
+                "a smaller nprobe reads fewer lists; more lists (nlist) make them shorter",
+            )
+        found = []
+        for query, lists, row in zip(prepared, probes, reads, strict=True):
+            # The partitions' records side by side: each list once per partition.
+            blobs = [blob for read in row for blob in read.blobs()]
+            records = sum(read.records for read in row)
+            probed = np.tile(lists, len(row))
+            found.append(self.model.score(query, probed, blobs) if records else _empty())
+        return found
 
-        def finish(replies: list[list[Any]]) -> Found:
-            found: Found = []
-            for query, lists, parts in zip(prepared, probes, replies, strict=True):
-                found_in = [part for part in parts if part]
-                # The partitions' replies side by side: each list once per partition.
-                probed = np.tile(lists, len(found_in))
-                blobs = [blob for part in found_in for blob in part]
-                ids, scores = self.model.score(query, probed, blobs) if blobs else _empty()
-                keep = best(scores, ids, limit)
-                found.append((ids[keep], scores[keep]))
-            return found
-
-        return ReadPlan(calls, finish)
+    def records_of(self, lists: list[int]) -> list[bytes]:
+        """Every live record of ``lists``, one string per list, read by bounded
+        ``ivf_scan`` calls one after another (no per-query bound)."""
+        read = _ListRead(lists, self.model.record_bytes, 1 << 62)
+        while not read.done:
+            args = read.next_call(SCAN_BYTES_PER_CALL)
+            read.take(self._call("ivf_scan", [self.model.fingerprint, *args]))
+        return read.blobs()
 
     def writer(
         self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
@@ -197,21 +265,23 @@ class ListIndex:
         """Encode validated vectors now; the returned call writes them (returns new ids)."""
         return partial(self.insert, self.insert_calls(ids, vectors))
 
-    def top(self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0) -> Found:
+    def top(
+        self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int = 0
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """The ``limit`` best-scored records of each query's ``nprobe`` lists, best first,
-        ties by smaller id; one round trip in all (the queries' calls are pipelined).
-        ``extra_probes`` is for bucket indexes (here ``model.nprobe`` sets the depth).
+        ties by smaller id; one round trip per 32 queries unless their lists hold more
+        than one call reads (:meth:`candidates`). ``extra_probes`` is for bucket
+        indexes (here ``model.nprobe`` sets the depth).
         """
-        plan = self.read_plan(queries, limit)
-        if len(plan.calls) == 1:
-            replies = [self._call(*plan.calls[0])]
-        else:
-            replies = self.storage.protocol.call_many(self.root, plan.calls)
-        return plan.finish([[reply] for reply in replies])
+        found = []
+        for ids, scores in self.candidates(queries, self.model.nprobe):
+            keep = best(scores, ids, limit)
+            found.append((ids[keep], scores[keep]))
+        return found
 
     def candidate_count(self, query: npt.NDArray[np.float32], extra_probes: int = 0) -> int:
         """Records in the lists a query for ``query`` reads."""
-        return int(self.top(query[None], ALL)[0][0].size)
+        return int(self.candidates(query[None], self.model.nprobe)[0][0].size)
 
     # -- checks ------------------------------------------------------------------------
 
@@ -233,9 +303,21 @@ class ListIndex:
         if report.stored_count is None:
             report.config_mismatch.append("count")
         lists, chunks = self._keys(report, repair)
-        calls = [
+        records = self._live_records(lists)
+        short = [i for i, count in enumerate(records) if count <= VERIFY_RECORDS_PER_CALL]
+        calls: list[tuple[str, list[int]]] = [
             ("lists", batch)
-            for batch in _groups(lists, self._live_records(lists), VERIFY_RECORDS_PER_CALL)
+            for batch in _groups(
+                [lists[i] for i in short], [records[i] for i in short], VERIFY_RECORDS_PER_CALL
+            )
+        ]
+        # A long list in slot ranges, the last first: a repair that removes a record
+        # moves the list's last one, already checked, into its slot.
+        calls += [
+            ("range", [number, first, VERIFY_RECORDS_PER_CALL])
+            for number, count in zip(lists, records, strict=True)
+            if count > VERIFY_RECORDS_PER_CALL
+            for first in reversed(range(0, count, VERIFY_RECORDS_PER_CALL))
         ]
         calls += [
             ("entries", chunks[start : start + VERIFY_CHUNKS_PER_CALL])
@@ -306,18 +388,59 @@ class ListIndex:
         return sorted(lists), sorted(chunks)
 
 
+class _ListRead:
+    """One query's scan of its lists over ``ivf_scan`` calls (see
+    :meth:`ListIndex.candidates`): where to go on, and what came back."""
+
+    def __init__(self, lists: list[int], record_bytes: int, allowed_bytes: int) -> None:
+        self.lists = lists
+        self.size = record_bytes
+        self.parts: list[list[bytes]] = [[] for _ in lists]
+        self.position = 0
+        self.start = 0
+        self.records = 0
+        self.allowed = allowed_bytes // record_bytes
+
+    @property
+    def done(self) -> bool:
+        return self.position >= len(self.lists) or self.records >= self.allowed
+
+    @property
+    def unread(self) -> int:
+        """Lists not read to their end (0 when the query read all)."""
+        return len(self.lists) - self.position
+
+    def next_call(self, budget: int) -> list[Any]:
+        """``max_bytes``, ``start`` and lists of the next call: whole records, and no
+        more than the query may still read, so the records read do not depend on how
+        the calls were cut."""
+        records = max(1, min(budget // self.size, self.allowed - self.records))
+        return [records * self.size, self.start, *self.lists[self.position :]]
+
+    def take(self, reply: list[Any]) -> None:
+        next_start, blobs = int(reply[0]), reply[1:]
+        for offset, blob in enumerate(blobs):
+            self.parts[self.position + offset].append(bytes(blob))
+            self.records += len(blob) // self.size
+        if next_start:
+            self.position += len(blobs) - 1
+            self.start = next_start
+        else:
+            self.position += len(blobs)
+            self.start = 0
+
+    def blobs(self) -> list[bytes]:
+        return [b"".join(part) for part in self.parts]
+
+
 def _groups(numbers: list[int], sizes: list[int], limit: int) -> list[list[int]]:
     """``numbers`` in order, cut into runs whose ``sizes`` add up to at most ``limit``
-    (a number larger than ``limit`` alone), of at most :data:`MAX_LISTS_PER_CALL`."""
-    groups: list[list[int]] = []
-    total = 0
-    for number, size in zip(numbers, sizes, strict=True):
-        if not groups or total + size > limit or len(groups[-1]) == MAX_LISTS_PER_CALL:
-            groups.append([])
-            total = 0
-        groups[-1].append(number)
-        total += size
-    return groups
+    (:func:`lshrs.limits.cost_runs`), of at most :data:`MAX_LISTS_PER_CALL`."""
+    return [
+        numbers[run][start : start + MAX_LISTS_PER_CALL]
+        for run in cost_runs(sizes, limit)
+        for start in range(0, run.stop - run.start, MAX_LISTS_PER_CALL)
+    ]
 
 
 def _text(value: bytes | str) -> str:

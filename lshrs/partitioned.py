@@ -23,11 +23,14 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 
+from lshrs.bucket_calls import count_collisions
 from lshrs.buckets import BucketIndex
+from lshrs.limits import CODES_PER_CALL, MEMBERS_PER_QUERY
 from lshrs.lists import ListIndex
 from lshrs.partitions import partition_of, partition_prefixes
 from lshrs.reads import Found
 from lshrs.schemes import IVFPQ, Scheme
+from lshrs.similarity import best
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport
 
@@ -128,14 +131,53 @@ class PartitionedIndex:
 
     def top(self, queries: npt.NDArray[np.float32], limit: int, extra_probes: int) -> Found:
         """Each query's ``limit`` best candidates over all partitions: every query's
-        call to every partition in one pipeline, merged per query."""
-        plan = self.parts[0].read_plan(queries, limit, extra_probes)
+        calls to every partition in the same pipelines, merged per query."""
         roots = [part.storage.keys.root for part in self.parts]
-        replies = self.protocol.call_each(
-            [(name, root, args) for name, args in plan.calls for root in roots]
-        )
-        s = self.partitions
-        return plan.finish([replies[q * s : (q + 1) * s] for q in range(len(plan.calls))])
+        first = self.parts[0]
+        if isinstance(first, ListIndex):
+            found: Found = []
+            for ids, scores in first.candidates(queries, first.model.nprobe, roots):
+                keep = best(scores, ids, limit)
+                found.append((ids[keep], scores[keep]))
+            return found
+        return self._bucket_top(first, roots, queries, limit, extra_probes)
+
+    def _bucket_top(
+        self,
+        first: BucketIndex,
+        roots: list[bytes],
+        queries: npt.NDArray[np.float32],
+        limit: int,
+        extra_probes: int,
+    ) -> Found:
+        """Bounded ``gather`` calls of every query in every partition, each round trip
+        one pipeline (as :meth:`lshrs.storage.RedisStorage.gather` on one root); an id
+        lives in one partition, so each query's members count together."""
+        fingerprint = first.scheme.fingerprint
+        codes = [first.scheme.probe_codes(query, extra_probes) for query in queries]
+        allowed = MEMBERS_PER_QUERY // len(roots)
+        reads = [_BucketRead(q, root) for q in range(len(codes)) for root in roots]
+        while active := [
+            r for r in reads if r.position < len(codes[r.query]) and r.members < allowed
+        ]:
+            replies = self.protocol.call_each(
+                [
+                    (
+                        "gather",
+                        r.root,
+                        [fingerprint, *codes[r.query][r.position : r.position + CODES_PER_CALL]],
+                    )
+                    for r in active
+                ]
+            )
+            for r, (text, read, _) in zip(active, replies, strict=True):
+                r.take(text.encode() if isinstance(text, str) else text, int(read))
+        found: Found = []
+        for q in range(len(codes)):
+            members = b" ".join(part for r in reads if r.query == q for part in r.parts)
+            _, ids, counts = count_collisions(members, limit)
+            found.append((ids, counts.astype(np.float32)))
+        return found
 
     def candidate_count(self, query: npt.NDArray[np.float32], extra_probes: int) -> int:
         """Ids the query reads before ranking, over all partitions."""
@@ -177,6 +219,21 @@ class PartitionedIndex:
             self._pool = None
 
 
+class _BucketRead:
+    """One query's bounded read of its buckets in one partition."""
+
+    def __init__(self, query: int, root: bytes) -> None:
+        self.query, self.root = query, root
+        self.position = self.members = 0
+        self.parts: list[bytes] = []
+
+    def take(self, text: bytes, read: int) -> None:
+        if text:
+            self.parts.append(text)
+            self.members += text.count(b" ") + 1
+        self.position += max(1, read)
+
+
 def _compacted(part: Kind) -> int:
     part.compact()
     return 0
@@ -209,7 +266,7 @@ def open_partitions(
         storage = RedisStorage(
             prefix=prefix,
             client=directory.client,
-            ids_per_call=directory.ids_per_call,
+            memberships_per_call=directory.memberships_per_call,
             min_group_size=directory.min_group_size,
         )
         storage.protocol.wait = directory.protocol.wait

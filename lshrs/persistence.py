@@ -12,6 +12,14 @@ from redis.client import NEVER_DECODE
 
 from lshrs.connection import open_storage, pop_connection
 from lshrs.describe import check_stored, query_settings
+from lshrs.limits import (
+    MAX_BANDS,
+    MAX_DIM,
+    MAX_MODEL_BYTES,
+    MAX_ROWS_PER_BAND,
+    check_limit,
+    check_query_settings,
+)
 from lshrs.lists import ListIndex
 from lshrs.schemes import FORMAT_VERSION, IVFPQ, LSHHasher, from_redis_config, scheme_from_model
 from lshrs.schemes.codec import check_kind, config_int
@@ -87,17 +95,51 @@ def load_arguments(path: str | Path, overrides: dict[str, Any]) -> dict[str, Any
                 "working index"
             )
         scheme = model.get("scheme", LSHHasher.scheme)
-        if "scheme_model" in model:
-            if "hasher" not in overrides:
-                params["hasher"] = scheme_from_model(scheme, model["scheme_model"])
-        elif scheme != LSHHasher.scheme:
+        if "scheme_model" not in model and scheme != LSHHasher.scheme:
             raise ValueError(
                 f"scheme {scheme!r} needs a scheme_model, which is missing; the model file "
                 "is damaged: save the model again from a working index"
             )
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
+    _check_declared(path, {**params, **overrides}, model, "hasher" in overrides)
+    if "scheme_model" in model and "hasher" not in overrides:
+        try:
+            params["hasher"] = scheme_from_model(scheme, model["scheme_model"])
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
     return {**params, **overrides}
+
+
+def _check_declared(
+    path: str | Path, settings: dict[str, Any], model: dict[str, Any], own_hasher: bool
+) -> None:
+    """Refuse a model file that declares more than an index may do, before anything
+    is built from it (:mod:`lshrs.limits`).
+
+    Raises:
+        ValueError: naming the file, the setting, its range and the value.
+    """
+    try:
+        check_query_settings(settings.get("extra_probes", 0), settings.get("rerank_candidates", 1))
+        for name, high in (
+            ("dim", MAX_DIM),
+            ("num_bands", MAX_BANDS),
+            ("rows_per_band", MAX_ROWS_PER_BAND),
+        ):
+            if settings.get(name) is not None:
+                check_limit(settings[name], name, high, "the file declares it", low=1)
+        described = json.dumps(model.get("scheme_model") if not own_hasher else None)
+        if len(described) > 2 * MAX_MODEL_BYTES:
+            raise ValueError(
+                f"scheme_model takes {len(described):,} characters; a model holds at most "
+                f"{MAX_MODEL_BYTES:,} bytes"
+            )
+    except ValueError as error:
+        raise ValueError(
+            f"{path} is refused: {error}. Pass the setting to load_from_disk to override "
+            "it, or save the model again"
+        ) from error
 
 
 def redis_arguments(redis_prefix: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -112,10 +154,16 @@ def redis_arguments(redis_prefix: str, kwargs: dict[str, Any]) -> dict[str, Any]
     config = storage.config()
     if not config:
         raise ValueError(f"no lshrs index under redis_prefix {redis_prefix!r}")
+    size = storage.client.strlen(storage.keys.model)
+    if size > MAX_MODEL_BYTES:
+        raise ValueError(
+            f"the model of index {redis_prefix!r} takes {size:,} bytes, more than the "
+            f"{MAX_MODEL_BYTES:,} an index may hold; it was not read"
+        )
     blob = storage.client.execute_command("GET", storage.keys.model, **{NEVER_DECODE: True})
     scheme = from_redis_config(config, blob or b"")
     check_stored(scheme, config)
-    settings = query_settings(config)
+    settings = query_settings(config, given=rest)
     settings.pop("nprobe", None)
     settings.pop("beam", None)
     if "partitions" in config:

@@ -265,8 +265,8 @@ class Protocol:
 
     Example:
         >>> protocol = Protocol(redis.Redis.from_url(redis_url))
-        >>> protocol.call("ivf_scan", b"{no-such-index}:", ["fingerprint", 0])
-        []
+        >>> protocol.call("ivf_scan", b"{no-such-index}:", ["fingerprint", 65536, 0, 7])
+        [0, b'']
         >>> protocol.path in ("functions", "scripts")
         True
     """

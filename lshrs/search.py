@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.core import FETCHED, IndexCore
+from lshrs.limits import MAX_TOPK, check_limit
 from lshrs.similarity import rerank_cosines
 from lshrs.validation import as_vector, as_vectors, check_positive_int
 
@@ -25,8 +26,10 @@ class SearchMethods(IndexCore):
     ) -> list[int] | list[tuple[int, float]]:
         """Search for vectors similar to ``vector``.
 
-        Top-k mode (``topp`` None): one round trip; returns up to ``topk`` ids ordered
-        by approximate score (colliding bands, or IVF-PQ's estimate), ties by smaller id.
+        Top-k mode (``topp`` None): one round trip unless the query's buckets or lists
+        hold more than one script call reads (see :mod:`lshrs.limits`); returns up to
+        ``topk`` ids ordered by approximate score (colliding bands, or IVF-PQ's
+        estimate), ties by smaller id.
 
         Top-p mode: fetches the best ``rerank_candidates`` candidates' vectors with
         ``vector_fetch_fn``, computes exact cosine similarity, keeps the
@@ -51,6 +54,8 @@ class SearchMethods(IndexCore):
         """
         query = as_vector(vector, self.dim)
         topk = check_positive_int(topk, "topk", allow_none=topp is not None)
+        if topk is not None:
+            check_limit(topk, "topk", MAX_TOPK, "ask for fewer results", low=1)
         if topp is not None and not (
             isinstance(topp, (int, float)) and not isinstance(topp, bool) and 0.0 <= topp <= 1.0
         ):
@@ -82,10 +87,10 @@ class SearchMethods(IndexCore):
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Search a batch of queries at once, FAISS style.
 
-        With IVF-PQ the probed lists of all queries are read in one pipelined round
-        trip. With a rerank the best ``rerank_candidates`` candidates of each query are
-        scored by exact cosine, their vectors fetched with one ``vector_fetch_fn`` call
-        for the whole batch.
+        With IVF-PQ the probed lists are read in pipelined round trips of 32 queries
+        that share one call's bound (:mod:`lshrs.limits`). With a rerank the best
+        ``rerank_candidates`` candidates of each query are scored by exact cosine,
+        their vectors fetched with one ``vector_fetch_fn`` call for the whole batch.
 
         Args:
             queries: float ``(n, dim)``.
@@ -109,7 +114,7 @@ class SearchMethods(IndexCore):
             ((2, 1), dtype('float32'))
         """
         array = as_vectors(queries, self.dim, "queries")
-        k = check_positive_int(k, "k")  # type: ignore[assignment]
+        k = check_limit(k, "k", MAX_TOPK, "ask for fewer results", low=1)
         rerank = self.vector_fetch_fn is not None if rerank is None else bool(rerank)
         if rerank:
             self._require_fetch("rerank=True")

@@ -16,6 +16,14 @@ from lshrs.cluster import Client, client_from_url
 from lshrs.eviction import check_eviction_policy
 from lshrs.keys import KeySpace
 from lshrs.legacy import BucketOperation
+from lshrs.limits import (
+    BUCKET_READ_LIMIT,
+    CODES_PER_CALL,
+    MEMBERS_PER_QUERY,
+    MEMBERSHIPS_PER_CALL,
+    ids_per_call,
+    warn_cut,
+)
 from lshrs.protocol import (
     ClearingError,
     ConfigMismatchError,
@@ -26,9 +34,6 @@ from lshrs.protocol import (
 )
 from lshrs.scripts import Scripts
 
-IDS_PER_CALL = 1000
-"""Ids per insert script call: one call is atomic and blocks Redis while it runs."""
-DELETE_IDS_PER_CALL = 5000
 CLEAR_SCAN_COUNT = 1000
 
 __all__ = [
@@ -73,8 +78,8 @@ class RedisStorage:
         username: ACL username (optional).
         client: an existing ``redis.Redis`` or ``redis.cluster.RedisCluster`` to use
             instead of connecting.
-        ids_per_call: ids per insert script call (:meth:`insert_many`); each call is
-            atomic, so larger calls hold Redis longer.
+        memberships_per_call: memberships (ids x bands) per insert or delete call;
+            each call is atomic and holds Redis while it runs (see :mod:`lshrs.limits`).
         min_group_size: see :func:`encode_insert`.
         **connection_kwargs: more ``redis.Redis`` arguments (timeouts, ``ssl_*``, ...).
 
@@ -94,12 +99,12 @@ class RedisStorage:
         url: str | None = None,
         username: str | None = None,
         client: Client | None = None,
-        ids_per_call: int = IDS_PER_CALL,
+        memberships_per_call: int = MEMBERSHIPS_PER_CALL,
         min_group_size: float = MIN_GROUP_SIZE,
         **connection_kwargs: Any,
     ) -> None:
         self.keys = KeySpace(prefix)
-        self.ids_per_call = ids_per_call
+        self.memberships_per_call = memberships_per_call
         self.min_group_size = min_group_size
         if client is None:
             if url is not None:
@@ -198,17 +203,6 @@ class RedisStorage:
                 raise
             raise friendly from error
 
-    def _run_many(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
-        """Several script calls in one pipeline (:meth:`Protocol.call_many`), their
-        errors as :meth:`_run`'s."""
-        try:
-            return self.protocol.call_many(self.keys.root, calls)
-        except ScriptError as error:
-            friendly = self._friendly(error)
-            if friendly is error:
-                raise
-            raise friendly from error
-
     def _friendly(self, error: ScriptError) -> ScriptError:
         """A script error told for this index: a configuration mismatch names both
         configurations and what to do; the others keep their message."""
@@ -240,72 +234,106 @@ class RedisStorage:
         root = self.keys.root.decode(errors="backslashreplace")
         return NoConfigError("NO_CONFIG", root, self._no_config_message())
 
-    def insert_batches(
-        self, batches: Sequence[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]]
-    ) -> int:
-        """Insert (or move) ids: one atomic script call per ``(ids, signatures)`` batch,
-        all sent in one pipeline. Returns how many ids were new.
-
-        If the index was cleared meanwhile, its configuration is written again and the
-        calls are sent again (inserts are idempotent).
-        """
-        for attempt in range(2):
-            fingerprint = self._fingerprint()
-            calls = [
-                encode_insert(fingerprint, ids, sigs, self.min_group_size) for ids, sigs in batches
-            ]
-            try:
-                if len(calls) == 1:
-                    return int(self._run("insert", calls[0]))
-                return sum(int(added) for added in self._run_many([("insert", c) for c in calls]))
-            except NoConfigError:
-                if attempt == 0:
-                    self.reattach()
-                    continue
-                raise
-        raise AssertionError("unreachable")
-
     def insert(self, ids: npt.NDArray[np.int64], signatures: npt.NDArray[np.uint8]) -> int:
-        """Insert (or move) ids in one atomic call; returns how many were new."""
-        return self.insert_batches([(ids, signatures)])
+        """Insert (or move) ids; returns how many were new.
+
+        Calls carry at most :attr:`memberships_per_call` memberships (ids x bands), each
+        atomic, sent one after another (:mod:`lshrs.limits`). If the index was cleared
+        meanwhile, its configuration is written again and the call sent again (inserts
+        are idempotent).
+        """
+        step = ids_per_call(signatures.shape[1], self.memberships_per_call)
+        added = 0
+        for start in range(0, ids.size, step):
+            args = encode_insert(
+                self._fingerprint(),
+                ids[start : start + step],
+                signatures[start : start + step],
+                self.min_group_size,
+            )
+            try:
+                added += int(self._run("insert", args))
+            except NoConfigError:
+                self.reattach()
+                added += int(self._run("insert", args))
+        return added
 
     def insert_many(self, ids: npt.NDArray[np.int64], signatures: npt.NDArray[np.uint8]) -> int:
-        """Insert (or move) ids in calls of :attr:`ids_per_call`, pipelined; returns how
-        many were new."""
-        step = self.ids_per_call
-        return self.insert_batches(
-            [(ids[i : i + step], signatures[i : i + step]) for i in range(0, ids.size, step)]
-        )
+        """The same as :meth:`insert`."""
+        return self.insert(ids, signatures)
 
-    def delete(self, ids: npt.NDArray[np.int64]) -> int:
-        """Remove ids; each call of the delete script is atomic. Returns how many went."""
+    def delete(self, ids: npt.NDArray[np.int64], num_bands: int | None = None) -> int:
+        """Remove ids, in calls of at most :attr:`memberships_per_call` memberships, each
+        atomic, one after another. Returns how many were removed.
+
+        Args:
+            ids: the ids; absent ones are skipped.
+            num_bands: the index's bands (default: read from its configuration).
+        """
+        if num_bands is None:
+            num_bands = int(self.config().get("num_bands", 1))
         id_bytes = np.unique(ids).astype(np.bytes_).tolist()
-        if len(id_bytes) <= DELETE_IDS_PER_CALL:
-            return int(self._run("delete", id_bytes))
-        calls = [
-            ("delete", id_bytes[start : start + DELETE_IDS_PER_CALL])
-            for start in range(0, len(id_bytes), DELETE_IDS_PER_CALL)
-        ]
-        return sum(int(removed) for removed in self._run_many(calls))
+        step = ids_per_call(num_bands, self.memberships_per_call)
+        return sum(
+            int(self._run("delete", id_bytes[start : start + step]))
+            for start in range(0, len(id_bytes), step)
+        )
 
     def query(
         self, codes: Sequence[bytes], limit: int
     ) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Collision-counted candidates of these bucket codes, in one round trip.
+        """Collision-counted candidates of these bucket codes.
 
-        One call of ``lua/gather.lua`` reads the buckets; the collisions are counted
-        here, in numpy, so Redis spends its time only on reading (see the script's
-        header). Same result as ``lua/query.lua``.
+        Calls of ``lua/gather.lua`` read the buckets, one after another, each within
+        its bound; the collisions are counted here, in numpy, so Redis spends its time
+        only on reading (see the script's header). Same result as ``lua/query.lua``.
+        One call, one round trip, unless the buckets hold more members than one call
+        reads (:mod:`lshrs.limits`).
 
         Returns:
             ``(total, ids, counts)``: the number of distinct candidates, and the best
             ``limit`` of them (int64 arrays), most collisions first, ties by id.
+
+        Warns:
+            lshrs.limits.ReadLimitWarning: when a bucket held more than
+                :data:`~lshrs.limits.BUCKET_READ_LIMIT` members (it was cut), or the
+                buckets more than :data:`~lshrs.limits.MEMBERS_PER_QUERY` in all (the
+                codes after that point were not read).
         """
         fingerprint = self.fingerprint or self._fingerprint_or_none()
         if fingerprint is None:
             return 0, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        members = self._run("gather", [fingerprint, *codes])
+        members, cut, unread = self.gather(fingerprint, list(codes))
+        if cut or unread:
+            warn_cut(
+                f"a query read {cut} bucket(s) only in part (more than "
+                f"{BUCKET_READ_LIMIT:,} members each) and left {unread} of {len(codes)} "
+                f"buckets unread (a query reads {MEMBERS_PER_QUERY:,} members at most)",
+                "more rows per band split the buckets; fewer extra_probes read fewer",
+            )
         return count_collisions(members, limit)
+
+    def gather(self, fingerprint: str, codes: list[bytes]) -> tuple[bytes, int, int]:
+        """The members of the buckets of ``codes``, read by bounded gather calls.
+
+        Returns:
+            ``(members, cut, unread)``: space-separated members of every bucket read,
+            how many buckets were cut, and how many codes were left unread because
+            the query reached :data:`~lshrs.limits.MEMBERS_PER_QUERY`.
+        """
+        parts: list[bytes] = []
+        position, cut, members = 0, 0, 0
+        while position < len(codes) and members < MEMBERS_PER_QUERY:
+            batch = codes[position : position + CODES_PER_CALL]
+            text, read, cut_positions = self._run("gather", [fingerprint, *batch])
+            if isinstance(text, str):
+                text = text.encode()
+            if text:
+                parts.append(text)
+                members += text.count(b" ") + 1
+            cut += len(cut_positions)
+            position += max(1, int(read))
+        return b" ".join(parts), cut, len(codes) - position
 
     def _fingerprint_or_none(self) -> str | None:
         try:

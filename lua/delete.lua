@@ -12,7 +12,8 @@
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys touched:
            <root>r<chunk>, <root>b<code>, <root>cfg (see insert), <root>s<chunk>
            and <root>sn (see semantic_id).
-  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each once.
+  ARGV[1..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each once;
+           their number times num_bands at most 16,384 (or a single id).
 
   The ids, the configuration and the type of every key the call writes are checked
   before its first write. An id whose reverse entry is malformed (not num_bands *
@@ -46,6 +47,10 @@ if code then return refuse(code, detail) end
 if not cfg then return 0 end
 local num_bands, width = cfg[1], cfg[2]
 local sigs_len = num_bands * width
+if #ARGV > 1 and #ARGV * num_bands > MAX_MEMBERSHIPS then
+  bad('at most ' .. MAX_MEMBERSHIPS .. ' memberships (ids x ' .. num_bands
+    .. ' bands) per call, got ' .. #ARGV .. ' ids')
+end
 local band_key = {}
 for b = 0, num_bands - 1 do
   band_key[b] = root .. 'b' .. string.char(math.floor(b / 256), b % 256)

@@ -19,7 +19,8 @@
            <root>cfg       HASH: its "count" field counts indexed ids.
 
   ARGV[1]  fingerprint: must equal the stored one (see init).
-  ARGV[2]  n: number of (id, sigs) pairs that follow. Ids must be distinct.
+  ARGV[2]  n: number of (id, sigs) pairs that follow. Ids must be distinct, and
+           n * num_bands at most 16,384 (or n = 1): the call's memberships.
   ARGV[3..2+2n]  id: decimal integer in [0, 2^53), no sign or leading zeros.
            sigs: the id's band signatures, num_bands * sig_bytes bytes, band 0 first.
   then     either g: number of bucket groups, each: <code> <m> and m ids (m >= 1).
@@ -59,6 +60,10 @@ local sigs_len = num_bands * width
 local n = tonumber(ARGV[2])
 if n == nil or n < 0 or n % 1 ~= 0 or #ARGV < 3 + 2 * n then
   bad('n must count the id/sigs pairs that follow')
+end
+if n > 1 and n * num_bands > MAX_MEMBERSHIPS then
+  bad('at most ' .. MAX_MEMBERSHIPS .. ' memberships (ids x ' .. num_bands
+    .. ' bands) per call, got ' .. n .. ' ids')
 end
 local band_key = {}
 for b = 0, num_bands - 1 do

@@ -13,7 +13,8 @@
   KEYS[1]  root: the index's hash-tagged key prefix. Keys touched: <root>l<list>,
            <root>n, <root>r<chunk> and <root>cfg (see ivf_insert).
   ARGV[1]  fingerprint: must equal the stored one (see init).
-  ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each once.
+  ARGV[2..] ids: decimal integers in [0, 2^53), no sign or leading zeros, each
+           once; at most 4,096.
 
   Reply    integer: how many ids were removed. 0 when the index does not exist.
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
@@ -29,6 +30,7 @@
 --- @include "lists"
 local root = root_arg(KEYS)
 arity(ARGV, 1, nil, '<fingerprint> [<id> ...]')
+if #ARGV - 1 > 4096 then bad('at most 4096 ids per call, got ' .. (#ARGV - 1)) end
 local ids, seen = {}, {}
 for i = 2, #ARGV do
   local id = canonical_id(ARGV[i])

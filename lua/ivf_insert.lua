@@ -24,7 +24,9 @@
   ARGV[2k] list: decimal list number in [0, nlist), each list once per call.
   ARGV[2k+1] records: one or more records of record_bytes bytes: the id as int64
            little-endian (an integer in [0, 2^53)), then the code (code_bytes bytes).
-           Every id at most once per call.
+           Every id at most once per call; at most 4,096 records per call. A list
+           may hold at most 4,194,304 bytes of records: Redis copies a string as it
+           grows, so a longer list would hold Redis longer at each growth.
 
   Reply    integer: how many of the ids were new to the index.
   Errors   LSHRS_NO_CONFIG <root>                    the index does not exist (run init)
@@ -32,7 +34,8 @@
            LSHRS_CLEARING <root>                     a clear of the index is under way
            LSHRS_WRONG_TYPE <key> ...                a key to write holds another type
            LSHRS_BAD_CONFIG <what>                   cfg holds a malformed field
-           LSHRS_BAD_ARGUMENT <what>
+           LSHRS_BAD_ARGUMENT <what>                 also for a list that would grow
+                                                     past its bound
            (on any error nothing is written)
 ]]
 --- @include "prelude"
@@ -45,7 +48,8 @@ local nlist, size = cfg[1], cfg[2]
 
 -- Validate everything before the first write.
 if #ARGV % 2 ~= 1 then bad('list/records arguments must come in pairs') end
-local lists, seen_list, seen_id = {}, {}, {}
+local MAX_RECORDS = 4096
+local lists, seen_list, seen_id, records_given = {}, {}, {}, 0
 for k = 2, #ARGV, 2 do
   local list = list_arg(ARGV[k], nlist)
   if seen_list[list] then bad('list ' .. ARGV[k] .. ' is given twice') end
@@ -54,12 +58,20 @@ for k = 2, #ARGV, 2 do
   if #records == 0 or #records % size ~= 0 then
     bad('records of list ' .. ARGV[k] .. ' must be a multiple of ' .. size .. ' bytes')
   end
-  local ids = {}
+  records_given = records_given + #records / size
+  if records_given > MAX_RECORDS then bad('at most ' .. MAX_RECORDS .. ' records per call') end
+  local ids, growth = {}, 0
   for at = 1, #records, size do
     local id = record_id(records, at)
     if seen_id[id] then bad('id ' .. string.format('%d', id) .. ' is given twice') end
     seen_id[id] = true
     ids[#ids + 1] = id
+    if entry_of(root, id) ~= list then growth = growth + 1 end
+  end
+  local bytes = (live_count(root, list) + growth) * size
+  if bytes > MAX_LIST_BYTES then
+    bad('list ' .. ARGV[k] .. ' would hold ' .. bytes .. ' bytes, more than '
+      .. MAX_LIST_BYTES .. ': an index with more lists (nlist) keeps them shorter')
   end
   lists[#lists + 1] = {list = list, records = records, ids = ids}
 end

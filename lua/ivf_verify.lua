@@ -3,12 +3,15 @@
 
   Synopsis
     EVALSHA <sha> 1 <root> <fingerprint> <repair> lists <list> [<list> ...]
+    EVALSHA <sha> 1 <root> <fingerprint> <repair> range <list> <first> <count>
     EVALSHA <sha> 1 <root> <fingerprint> <repair> entries <chunk> [<chunk> ...]
 
   Atomic per call; lshrs verify calls it for a few lists or chunks at a time so no
   call holds Redis long. The lists are the source of truth: they hold the codes.
 
-  "lists": each live record must be named by its id's reverse entry. A record
+  "lists": each live record must be named by its id's reverse entry (at most 4,096
+  records in all per call; a longer list is checked by "range": its slots
+  first .. first + count - 1 that are live, count at most 4,096, last slot first). A record
   without an entry gets one; a record whose entry names another slot that holds
   the same id is a duplicate and is removed; an entry naming a slot that does not
   hold the id is pointed here. A count above the string's size is cut down.
@@ -18,8 +21,10 @@
   KEYS[1]  root: the index's hash-tagged key prefix (keys: see ivf_insert).
   ARGV[1]  fingerprint: must equal the stored one (see init).
   ARGV[2]  repair: "1" repairs what it reports, "0" only reports.
-  ARGV[3]  "lists" or "entries".
-  ARGV[4..] list numbers in [0, nlist), or chunk numbers (decimal), at most 1,024.
+  ARGV[3]  "lists", "range" or "entries".
+  ARGV[4..] list numbers in [0, nlist), at most 1,024 holding at most 4,096 live
+           records in all ("lists"); one list number, the first slot and the number
+           of slots ("range"); or chunk numbers (decimal), at most 1,024 ("entries").
 
   Reply    array: first the number of good records ("lists") or good entries
            ("entries") seen, then one string per problem:
@@ -47,11 +52,30 @@ local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes', 'clearing'})
 if not cfg then fail('NO_CONFIG', shown(root)) end
 local nlist, size = cfg[1], cfg[2]
 if repair and cfg[3] then fail('CLEARING', shown(root)) end
+local MAX_RECORDS = 4096
 local mode = ARGV[3]
-if mode ~= 'lists' and mode ~= 'entries' then bad('mode must be lists or entries') end
+if mode ~= 'lists' and mode ~= 'range' and mode ~= 'entries' then
+  bad('mode must be lists, range or entries')
+end
 local numbers
+local first_slot, last_slot = 0, math.huge
 if mode == 'lists' then
   numbers = list_args(4, nlist, 1024)
+  local records = 0
+  for _, list in ipairs(numbers) do records = records + live_count(root, list) end
+  if records > MAX_RECORDS then
+    bad('the lists hold ' .. records .. ' records, more than ' .. MAX_RECORDS
+      .. ' per call: check long lists by range')
+  end
+elseif mode == 'range' then
+  if #ARGV ~= 6 then bad('range takes a list, a first slot and a count') end
+  numbers = {list_arg(ARGV[4], nlist)}
+  first_slot = count_arg(ARGV[5], 'first')
+  local count = count_arg(ARGV[6], 'count')
+  if count < 1 or count > MAX_RECORDS then
+    bad('count must be in [1, ' .. MAX_RECORDS .. '], got ' .. ARGV[6])
+  end
+  last_slot = first_slot + count - 1
 else
   if #ARGV - 3 > 1024 then bad('at most 1024 chunks per call') end
   numbers = {}
@@ -85,7 +109,7 @@ local function id_at(list, slot)
   return struct.unpack('<i8', record)
 end
 
-if mode == 'lists' then
+if mode ~= 'entries' then
   for _, list in ipairs(numbers) do
     local key = list_key(root, list)
     local live = live_count(root, list)
@@ -102,7 +126,7 @@ if mode == 'lists' then
       live = whole
     end
     -- Last slot first: a repair that removes a record moves an already checked one.
-    for slot = live - 1, 0, -1 do
+    for slot = math.min(live - 1, last_slot), first_slot, -1 do
       local id = struct.unpack('<i8', rcall('GETRANGE', key, slot * size, slot * size + 7))
       local at_list, at_slot = entry_of(root, id, true)
       if at_list == list and at_slot == slot then

@@ -9,37 +9,55 @@
   the highest counts; ties go to the smaller id. Read-only: also runs as
   EVALSHA_RO on Redis 7 and on replicas.
 
-  KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys read:
-           <root>cfg and <root>b<code> for each code.
-  ARGV[1]  fingerprint: must equal the stored one (see init).
-  ARGV[2]  limit: how many ids to return at most (0 returns only the total).
-  ARGV[3..] codes: bucket codes (2-byte big-endian band number, then the band
-           signature). Give each code once; several codes of one band (multi-probe)
-           still count a band once, because an id sits in one bucket per band.
+  Bounded work, as gather: the call spends at most 16,384 units (16 per bucket, one
+  per member read whole, two per member of a cut bucket), stopping before a bucket
+  that would take it past that (the first is always read), and cuts a bucket of more
+  than 8,192 members to the 8,192 SSCAN gives first from cursor 0. Codes left unread
+  are not counted: the reply says how many were read.
 
-  Reply    array of three: total number of distinct candidate ids (integer); their
-           ids (array of integers, best first); and each id's count (array of
-           integers). An index that does not exist yet answers 0, [], [].
+  KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys read:
+           <root>cfg and <root>b<code> for each code read.
+  ARGV[1]  fingerprint: must equal the stored one (see init).
+  ARGV[2]  limit: how many ids to return at most, 0 to 100,000 (0 returns only the
+           total).
+  ARGV[3..] codes: bucket codes (2-byte big-endian band number, then the band
+           signature), at most 8,192. Give each code once; several codes of one band
+           (multi-probe) still count a band once, because an id sits in one bucket
+           per band.
+
+  Reply    array of five: total number of distinct candidate ids (integer); their
+           ids (array of integers, best first); each id's count (array of
+           integers); how many of the given codes were read (integer, the first
+           ones); the positions (1-based among the codes) of the buckets that were
+           cut (array of integers). An index that does not exist yet answers
+           0, [], [], the number of codes, [].
   Errors   LSHRS_CONFIG_MISMATCH <stored> | <given>
+           LSHRS_WRONG_TYPE <key> ...   a given bucket holds another type than a set
            LSHRS_BAD_ARGUMENT <what>
   Flags    no-writes
            (a Redis Functions flag: called with FCALL_RO, runs on replicas)
 ]]
 --- @include "prelude"
+--- @include "buckets"
 local root = root_arg(KEYS)
+local MAX_LIMIT = 100000
 
 arity(ARGV, 2, nil, '<fingerprint> <limit> [<code> ...]')
 local cfg, code, detail = config(root, ARGV[1], {}, false)
 if code then return refuse(code, detail) end
-if not cfg then return {0, {}, {}} end
 local limit = tonumber(ARGV[2])
-if limit == nil or limit < 0 or limit % 1 ~= 0 then
-  return refuse('BAD_ARGUMENT', 'limit must be a non-negative integer')
+if limit == nil or limit < 0 or limit % 1 ~= 0 or limit > MAX_LIMIT then
+  return refuse('BAD_ARGUMENT', 'limit must be an integer in [0, ' .. MAX_LIMIT .. '], got '
+    .. tostring(ARGV[2]))
 end
+if #ARGV - 2 > MAX_CODES then
+  return refuse('BAD_ARGUMENT', 'at most ' .. MAX_CODES .. ' codes per call, got ' .. (#ARGV - 2))
+end
+if not cfg then return {0, {}, {}, #ARGV - 2, {}} end
 
+local buckets, codes_read, cut = bounded_read(root, 3)
 local counts, total = {}, 0
-for i = 3, #ARGV do
-  local members = rcall('SMEMBERS', root .. 'b' .. ARGV[i])
+for _, members in ipairs(buckets) do
   for j = 1, #members do
     local id = members[j]
     local c = counts[id]
@@ -51,7 +69,7 @@ for i = 3, #ARGV do
     end
   end
 end
-if limit == 0 or total == 0 then return {total, {}, {}} end
+if limit == 0 or total == 0 then return {total, {}, {}, codes_read, cut} end
 
 -- Group ids by count; counts are small integers, so this is a bucket sort.
 local groups, top = {}, 0
@@ -110,4 +128,4 @@ for c = top, 1, -1 do
     end
   end
 end
-return {total, ids, hits}
+return {total, ids, hits, codes_read, cut}

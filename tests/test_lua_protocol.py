@@ -107,18 +107,24 @@ def test_insert_query_move_delete_clear(cli, root):
         6,
     )
     assert reply == ["2"]
+    # redis-cli prints the codes read ("2") and the empty list of cut buckets ("")
     assert cli.evalsha("query", root, "fp", 10, b"\x00\x00\x01", b"\x00\x01\x02") == [
         "2",
         "5",
         "6",
         "2",
         "1",
+        "2",
+        "",
     ]
-    assert cli.evalsha("query", root, "fp", 1, b"\x00\x00\x01", b"\x00\x01\x03") == ["2", "6", "2"]
+    reply = cli.evalsha("query", root, "fp", 1, b"\x00\x00\x01", b"\x00\x01\x03")
+    assert reply == ["2", "6", "2", "2", ""]
     assert cli.evalsha("move", root, "fp", 5, 1, b"\x03") == ["1"]
-    assert cli.evalsha("query", root, "fp", 10, b"\x00\x01\x03") == ["2", "5", "6", "1", "1"]
+    reply = cli.evalsha("query", root, "fp", 10, b"\x00\x01\x03")
+    assert reply == ["2", "5", "6", "1", "1", "1", ""]
     assert cli.evalsha("delete", root, 5, 99) == ["1"]
-    assert cli.evalsha("query", root, "fp", 10, b"\x00\x00\x01", b"\x00\x01\x03") == ["1", "6", "2"]
+    reply = cli.evalsha("query", root, "fp", 10, b"\x00\x00\x01", b"\x00\x01\x03")
+    assert reply == ["1", "6", "2", "2", ""]
     assert cli.evalsha("clear", root, 0, 1000)[1] == "4"
 
 
@@ -153,7 +159,7 @@ def test_cli_reads_what_python_wrote(cli, each_redis_url):
         codes = lsh.hasher.probe_codes(data[3])
         reply = cli.evalsha("query", lsh.storage.keys.root, lsh.hasher.fingerprint, 5, *codes)
         assert int(reply[0]) >= 1
-        ids = [int(x) for x in reply[1 : 1 + (len(reply) - 1) // 2]]
+        ids = [int(x) for x in reply[1 : 1 + (len(reply) - 3) // 2]]
         assert ids == lsh.get_top_k(data[3], topk=5)
     finally:
         lsh.clear()
@@ -197,9 +203,11 @@ def test_insert_star_form_derives_memberships_from_the_signatures(cli, root):
         "5",
         "2",
         "1",
+        "2",
+        "",
     ]
     # moving 6 with the "*" form leaves its old bucket
     assert cli.evalsha("insert", root, "fp", 1, 6, b"\x04\x03", "*") == ["0"]
-    assert cli.evalsha("query", root, "fp", 10, b"\x00\x00\x01") == ["1", "5", "1"]
+    assert cli.evalsha("query", root, "fp", 10, b"\x00\x00\x01") == ["1", "5", "1", "1", ""]
     bad = cli.evalsha("insert", root, "fp", 1, 7, b"\x01\x02", "*", "extra")
     assert refused(bad, "LSHRS_BAD_ARGUMENT")

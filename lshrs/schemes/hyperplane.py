@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.keys import bucket_codes
+from lshrs.limits import MAX_BANDS, MAX_DIM, MAX_MODEL_BYTES, MAX_ROWS_PER_BAND
 from lshrs.schemes.base import describe, lowest
 from lshrs.schemes.codec import config_int, model_field, model_list
 
@@ -64,9 +65,10 @@ class LSHHasher:
     so ``dim`` and ``seed`` regenerate them exactly.
 
     Args:
-        num_bands: number of bands (hash tables), 1 to 65,535.
+        num_bands: number of bands (hash tables), 1 to 1,024.
         rows_per_band: bits per band, 1 to 64.
-        dim: vector dimension.
+        dim: vector dimension, 1 to 65,536; the planes (``num_bands * rows_per_band *
+            dim`` float32) take at most :data:`lshrs.limits.MAX_MODEL_BYTES`.
         seed: random seed of the planes.
         center: optional shape ``(dim,)`` point subtracted from every vector before
             projecting, usually the corpus mean (see :func:`lshrs.config.corpus.corpus_config`).
@@ -95,9 +97,9 @@ class LSHHasher:
         center: npt.ArrayLike | None = None,
     ) -> None:
         for name, value, low, high in (
-            ("num_bands", num_bands, 1, 65535),
-            ("rows_per_band", rows_per_band, 1, 64),
-            ("dim", dim, 1, 1 << 20),
+            ("num_bands", num_bands, 1, MAX_BANDS),
+            ("rows_per_band", rows_per_band, 1, MAX_ROWS_PER_BAND),
+            ("dim", dim, 1, MAX_DIM),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -109,6 +111,13 @@ class LSHHasher:
             or not (0 <= seed < 2**32)
         ):
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        planes_bytes = 4 * int(num_bands) * int(rows_per_band) * int(dim)
+        if planes_bytes > MAX_MODEL_BYTES:
+            raise ValueError(
+                f"{num_bands} bands x {rows_per_band} rows of {dim}-dim planes take "
+                f"{planes_bytes:,} bytes, more than the {MAX_MODEL_BYTES:,} an index's "
+                "model may hold: use fewer bands or rows, or a smaller dimension"
+            )
         self.num_bands = int(num_bands)
         self.rows_per_band = int(rows_per_band)
         self.dim = int(dim)

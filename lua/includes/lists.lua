@@ -6,6 +6,16 @@
   them); <root>r<chunk> maps each id to its list and slot (uint32-le each).
   Needs the prelude.
 ]]
+-- Live bytes above which a list is never rewritten whole (one copy of this much holds
+-- Redis about a millisecond); lshrs.limits.COPY_BYTES_LIMIT holds the same.
+local COPY_LIMIT = 2097152
+-- Bytes of records a list may hold: Redis copies a string when it outgrows its
+-- allocation (1 MiB at a time past 1 MiB), so this bounds that copy too.
+-- lshrs.limits.MAX_LIST_BYTES holds the same.
+local MAX_LIST_BYTES = 4194304
+-- Bytes this call may still copy to shrink or rewrite lists: shrinking is skipped,
+-- and compaction refused, past it.
+local copy_left = COPY_LIMIT
 -- A list number given as decimal text, in [0, nlist); a BAD_ARGUMENT error otherwise.
 local function list_arg(text, nlist)
   local list = canonical_id(text)
@@ -77,7 +87,8 @@ end
 
 -- Removes the record at `slot` of `list`: the list's last record takes its place
 -- (its id's entry follows it), the count drops by one, and the string shrinks when
--- less than half of it is live. Does not touch the removed id's own entry.
+-- less than half of it is live and the call may still copy that much (copy_left).
+-- Does not touch the removed id's own entry.
 local function remove_record(root, size, list, slot)
   local key = list_key(root, list)
   local last = live_count(root, list) - 1
@@ -94,7 +105,8 @@ local function remove_record(root, size, list, slot)
   rcall('HSET', root .. 'n', string.format('%d', list), last)
   local live = last * size
   local bytes = rcall('STRLEN', key)
-  if bytes >= 2 * live and bytes - live >= 4096 then
+  if bytes >= 2 * live and bytes - live >= 4096 and live <= copy_left then
+    copy_left = copy_left - live
     rcall('SET', key, rcall('GETRANGE', key, 0, live - 1))
   end
 end

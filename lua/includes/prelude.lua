@@ -21,6 +21,8 @@ local rcall = redis.call
 local CHUNK = 128
 local MAX_ID = 9007199254740992
 local MAX_BANDS = 65536
+-- Memberships (ids x bands) one insert or delete call may carry (lshrs.limits).
+local MAX_MEMBERSHIPS = 16384
 
 local function fail(code, detail)
   local message = 'LSHRS_' .. code .. ' ' .. detail

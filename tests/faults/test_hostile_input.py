@@ -408,8 +408,9 @@ def test_a_foreign_key_at_a_reverse_index_key_refuses_the_whole_insert(
 ):
     redis_client.set(hostile.storage.keys.reverse(640), b"x")
     before = snapshot(redis_client, prefix)
+    # 400 ids x 4 bands: one insert call, which must fail whole.
     with pytest.raises(WrongTypeError, match=r"r5 holds"):
-        hostile.index(range(1000), np.random.default_rng(2).standard_normal((1000, SCRIPT_DIM)))
+        hostile.index(range(600, 1000), np.random.default_rng(2).standard_normal((400, SCRIPT_DIM)))
     assert snapshot(redis_client, prefix) == before
 
 

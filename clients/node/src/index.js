@@ -14,11 +14,17 @@ export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, libraryName, LshrsError, RQ
 /** @typedef {number | bigint | string} Id an integer in [0, 2^53 - 1] */
 
 const MAX_ID = 2n ** 53n - 1n;
-const INSERT_IDS_PER_CALL = 1000;
-const DELETE_IDS_PER_CALL = 5000;
+// Work bounds, as Python's lshrs.limits: every call is sized by what it does in Redis and
+// sent after the previous reply (Redis runs the calls of one read back to back).
+const MEMBERSHIPS_PER_CALL = 2048; // ids x bands per insert or delete call
+const CODES_PER_CALL = 8192;
+const MEMBERS_PER_QUERY = 1 << 18;
+const SCAN_BYTES_PER_CALL = 1 << 21;
+const SCAN_BYTES_PER_QUERY = 1 << 24;
 const IVF_RECORDS_PER_CALL = 250;
-const IVF_IDS_PER_DELETE = 500;
+const IVF_IDS_PER_DELETE = 256;
 const COMPACT_BYTES_PER_CALL = 1 << 20;
+const COPY_BYTES_LIMIT = 1 << 21;
 const COMPACT_LISTS_PER_CALL = 4096;
 const CLEAR_SCAN_COUNT = 1000;
 
@@ -222,8 +228,7 @@ export class BucketIndex extends BaseIndex {
    *   and the best `limit` with their collision counts
    */
   async candidates(vector, limit) {
-    /** @type {Buffer} */
-    const members = await this.call('gather', [this.fingerprint, ...this.probes(vector)]);
+    const { members, cut, unread } = await this.gather(this.probes(vector));
     /** @type {Map<number, number>} */
     const counts = new Map();
     let value = -1;
@@ -237,11 +242,36 @@ export class BucketIndex extends BaseIndex {
       }
     }
     const ranked = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, Math.max(0, limit));
-    return { total: counts.size, ids: ranked.map(([id]) => id), counts: ranked.map(([, c]) => c) };
+    return { total: counts.size, ids: ranked.map(([id]) => id), counts: ranked.map(([, c]) => c), cut, unread };
   }
 
   /**
-   * Insert (or move) ids with the insert script's "*" form, sorted by id, 1,000 per call.
+   * The members of the codes' buckets, by gather calls one after another, each within its
+   * bound, at most MEMBERS_PER_QUERY in all (as Python's RedisStorage.gather).
+   * @param {Buffer[]} codes
+   * @returns {Promise<{members: Buffer, cut: number, unread: number}>} space-separated
+   *   members, buckets cut, codes left unread
+   */
+  async gather(codes) {
+    /** @type {Buffer[]} */
+    const parts = [];
+    let [position, cut, read] = [0, 0, 0];
+    while (position < codes.length && read < MEMBERS_PER_QUERY) {
+      const [text, done, cutPositions] = await this.call('gather', [this.fingerprint, ...codes.slice(position, position + CODES_PER_CALL)]);
+      if (text.length) {
+        parts.push(text);
+        read += text.reduce((spaces, byte) => spaces + (byte === 32 ? 1 : 0), 1);
+      }
+      cut += cutPositions.length;
+      position += Math.max(1, Number(done));
+    }
+    const members = Buffer.concat(parts.flatMap((part, i) => (i ? [Buffer.from(' '), part] : [part])));
+    return { members, cut, unread: codes.length - position };
+  }
+
+  /**
+   * Insert (or move) ids with the insert script's "*" form, sorted by id, at most
+   * MEMBERSHIPS_PER_CALL memberships (ids x bands) per call, one call at a time.
    * @param {Id[]} ids @param {Vector[]} vectors @returns {Promise<number>} how many ids were new
    */
   async insert(ids, vectors) {
@@ -249,16 +279,23 @@ export class BucketIndex extends BaseIndex {
     if (vectors.length !== text.length) throw new RangeError(`${text.length} ids but ${vectors.length} vectors`);
     const pairs = text.map((id, i) => /** @type {[string, Buffer]} */ ([id, this.signatures(vectors[i])]));
     pairs.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : 1));
-    const added = await Promise.all(
-      chunks(pairs, INSERT_IDS_PER_CALL).map((batch) => this.call('insert', [this.fingerprint, batch.length, ...batch.flat(), '*'])),
-    );
-    return added.reduce((sum, n) => sum + Number(n), 0);
+    let added = 0;
+    for (const batch of chunks(pairs, this.idsPerCall())) {
+      added += Number(await this.call('insert', [this.fingerprint, batch.length, ...batch.flat(), '*']));
+    }
+    return added;
   }
 
   /** @param {Id[]} ids @returns {Promise<number>} how many were indexed (and are now removed) */
   async delete(ids) {
-    const removed = await Promise.all(chunks(idText(ids), DELETE_IDS_PER_CALL).map((batch) => this.call('delete', batch)));
-    return removed.reduce((sum, n) => sum + Number(n), 0);
+    let removed = 0;
+    for (const batch of chunks(idText(ids), this.idsPerCall())) removed += Number(await this.call('delete', batch));
+    return removed;
+  }
+
+  /** @returns {number} ids per insert or delete call: MEMBERSHIPS_PER_CALL / bands, at least 1 */
+  idsPerCall() {
+    return Math.max(1, Math.floor(MEMBERSHIPS_PER_CALL / this.hasher.numBands));
   }
 }
 
@@ -285,7 +322,8 @@ export class IvfPqIndex extends BaseIndex {
   }
 
   /**
-   * The `k` best ids by approximate (ADC) score, ties to the smaller id: one ivf_scan call.
+   * The `k` best ids by approximate (ADC) score, ties to the smaller id: one ivf_scan call
+   * unless the lists hold more than one call returns.
    * @param {Vector} vector @param {number} [k] @returns {Promise<number[]>}
    */
   async topK(vector, k = 10) {
@@ -298,9 +336,34 @@ export class IvfPqIndex extends BaseIndex {
   async candidates(vector) {
     const x = asVector(vector, this.dim);
     const lists = this.model.probes(x, this.nprobe);
-    /** @type {Buffer[]} */
-    const blobs = await this.call('ivf_scan', [this.fingerprint, ...lists]);
-    return this.model.score(x, lists, blobs);
+    const { blobs, unread } = await this.scan(lists);
+    return { ...this.model.score(x, lists, blobs), unread };
+  }
+
+  /**
+   * The records of `lists`, by ivf_scan calls one after another (each at most
+   * SCAN_BYTES_PER_CALL), at most SCAN_BYTES_PER_QUERY in all, in whole records (as
+   * Python's ListIndex.candidates).
+   * @param {number[]} lists
+   * @returns {Promise<{blobs: Buffer[], unread: number}>} each list's records; lists not read to their end
+   */
+  async scan(lists) {
+    const size = this.model.recordBytes;
+    const allowed = Math.floor(SCAN_BYTES_PER_QUERY / size);
+    /** @type {Buffer[][]} */
+    const parts = lists.map(() => []);
+    let [position, start, records] = [0, 0, 0];
+    while (position < lists.length && records < allowed) {
+      const take = Math.max(1, Math.min(Math.floor(SCAN_BYTES_PER_CALL / size), allowed - records));
+      const [next, ...blobs] = await this.call('ivf_scan', [this.fingerprint, take * size, start, ...lists.slice(position)]);
+      blobs.forEach((blob, i) => {
+        parts[position + i].push(blob);
+        records += blob.length / size;
+      });
+      if (Number(next)) [position, start] = [position + blobs.length - 1, Number(next)];
+      else [position, start] = [position + blobs.length, 0];
+    }
+    return { blobs: parts.map((part) => Buffer.concat(part)), unread: lists.length - position };
   }
 
   /**
@@ -339,7 +402,10 @@ export class IvfPqIndex extends BaseIndex {
     return added;
   }
 
-  /** Rewrite lists as exactly their live records (appends leave spare capacity). @param {number[]} lists */
+  /**
+   * Rewrite lists as exactly their live records (appends leave spare capacity), one call
+   * at a time; lists over COPY_BYTES_LIMIT are left as they are. @param {number[]} lists
+   */
   async compact(lists) {
     const sorted = [...new Set(lists)].sort((a, b) => a - b);
     if (sorted.length === 0) return;
@@ -349,6 +415,7 @@ export class IvfPqIndex extends BaseIndex {
     let bytes = 0;
     sorted.forEach((list, i) => {
       const size = Number(live[i] ?? 0) * this.model.recordBytes;
+      if (size > COPY_BYTES_LIMIT) return;
       const batch = calls[calls.length - 1];
       if (batch.length && (bytes + size > COMPACT_BYTES_PER_CALL || batch.length === COMPACT_LISTS_PER_CALL)) {
         calls.push([]);
@@ -357,7 +424,7 @@ export class IvfPqIndex extends BaseIndex {
       calls[calls.length - 1].push(list);
       bytes += size;
     });
-    await Promise.all(calls.map((batch) => this.call('ivf_compact', [this.fingerprint, ...batch])));
+    for (const batch of calls) if (batch.length) await this.call('ivf_compact', [this.fingerprint, ...batch]);
   }
 
   /** @param {Id[]} ids @returns {Promise<number>} how many were indexed (and are now removed) */

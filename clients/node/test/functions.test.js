@@ -91,7 +91,9 @@ describe('functions', () => {
     assert.notEqual(libraryName(other), installed.library);
 
     const scripts = new Scripts(admin, other);
-    assert.equal((await scripts.call('gather', `{${PREFIX}}:`, [built.fingerprint])).length, 0);
+    const [members, codesRead] = await scripts.call('gather', `{${PREFIX}}:`, [built.fingerprint]);
+    assert.equal(String(members), '');
+    assert.equal(Number(codesRead), 0);
     assert.equal(scripts.path, 'scripts');
 
     const user = connect('app');

@@ -180,7 +180,8 @@ describe('protocol', () => {
     if (!server.private) return t.skip('SCRIPT FLUSH only on a private server (REDIS_URL is set)');
     const scripts = new Scripts(redis);
     await redis.script('FLUSH');
-    assert.equal((await scripts.call('gather', '{lshrs-node-test:none}:', ['fp', 'x'])).length, 0);
+    const [members, read, cut] = await scripts.call('gather', '{lshrs-node-test:none}:', ['fp', 'x']);
+    assert.deepEqual([members.length, Number(read), cut], [0, 1, []]);
     assert.deepEqual(await redis.script('EXISTS', scripts.sha('gather')), [1]);
   });
 });
