@@ -166,7 +166,8 @@ def _has_keys(storage: RedisStorage) -> bool:
 
 
 class _Scan:
-    """One pass of verify.lua calls over the whole index, results merged by key."""
+    """One pass of verify.lua calls over the whole index, results merged by key; the
+    keys a call leaves over are finished with verify_part.lua calls, one per reply."""
 
     def __init__(
         self, storage: RedisStorage, keys_per_call: int, *, repair: bool, members: bool
@@ -181,6 +182,7 @@ class _Scan:
         self.junk: set[str] = set()
         self.misplaced: set[str] = set()
         self.keys_examined = 0
+        finished: set[str] = set()
         cursor: bytes | str = b"0"
         while True:
             reply = storage.protocol.call(
@@ -190,16 +192,45 @@ class _Scan:
             self.keys_examined += int(reply[1])
             flat = reply[2]
             self.entries.update((_text(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2))
-            self.without_entry += reply[3]
-            self.missing_member += reply[4]
-            self.stray_member += reply[5]
-            self.malformed.update(_text(entry) for entry in reply[6])
+            self._merge(reply[3:7], reply[9:11])
             self.unknown.update(_text(key) for key in reply[7])
             self.sizes += int(reply[8])
-            self.junk.update(_text(member) for member in reply[9])
-            self.misplaced.update(_text(key) for key in reply[10])
+            # SCAN may return a key twice: each left-over key is checked once.
+            for name in map(_text, reply[11]):
+                if name not in finished:
+                    finished.add(name)
+                    self._finish(storage, name, repair=repair)
             if _text(cursor) == "0":
                 return
+
+    def _merge(self, problems: list[Any], members: list[Any]) -> None:
+        """Adds the problem lists verify and verify_part both reply."""
+        without_entry, missing_member, stray_member, malformed = problems
+        junk, misplaced = members
+        self.without_entry += without_entry
+        self.missing_member += missing_member
+        self.stray_member += stray_member
+        self.malformed.update(_text(entry) for entry in malformed)
+        self.junk.update(_text(member) for member in junk)
+        self.misplaced.update(_text(key) for key in misplaced)
+
+    def _finish(self, storage: RedisStorage, name: str, *, repair: bool) -> None:
+        """Checks the key ``name`` (hex of its name after the root) in bounded slices."""
+        cursor: bytes | str = b"0"
+        good = 0
+        while True:
+            reply = storage.protocol.call(
+                "verify_part", storage.keys.root, [name, cursor, int(repair)]
+            )
+            cursor = reply[0]
+            good += int(reply[1])
+            self._merge(reply[2:6], reply[7:9])
+            self.sizes += int(reply[6])
+            if _text(cursor) == "0":
+                break
+        suffix = bytes.fromhex(name)
+        if suffix.startswith(b"r"):
+            self.entries[suffix.decode()] = good
 
     def clean(self) -> bool:
         return not (
