@@ -5,7 +5,9 @@ each id in a bucket has a reverse entry naming that bucket, each reverse entry's
 buckets contain its id, and the configuration's ``count`` equals the number of
 reverse entries. :func:`verify_index` checks that, batch by batch (``lua/verify.lua``:
 one SCAN step and the keys it returns per atomic call), and with ``repair=True``
-restores it from the reverse index, the source of truth.
+restores it from the reverse index, the source of truth. Each call checks at most
+:data:`~lshrs.limits.VERIFY_UNITS_PER_CALL` units; a bucket or reverse-index hash that
+does not fit is finished in slices by ``lua/verify_part.lua``, one call per round trip.
 
 A first pass checks that every entry's buckets hold its id (one SISMEMBER per
 membership) and only sizes the buckets; if the sizes add up to entries * num_bands,
@@ -29,8 +31,8 @@ from lshrs.protocol import ClearingError
 from lshrs.storage import RedisStorage
 
 VERIFY_SCAN_COUNT = 10
-"""Keys examined per verify.lua call: small, so one call blocks Redis only briefly
-(docs/reliability.md has the measurements)."""
+"""Keys examined per verify.lua call (the SCAN COUNT hint); each costs one TYPE, and
+their checks are bounded by ``VERIFY_UNITS_PER_CALL`` whatever this is."""
 
 
 @dataclass
@@ -261,8 +263,9 @@ def verify_index(
         model: the model blob that must be stored (not checked when empty).
         repair: fix membership problems from the reverse index (atomically per batch
             of keys), delete malformed entries, and correct ``count``.
-        keys_per_call: SCAN COUNT hint per verify.lua call; larger is faster overall
-            but blocks Redis longer per call.
+        keys_per_call: SCAN COUNT hint per verify.lua call; larger means fewer calls,
+            each one TYPE per key longer (the checks of a call stay within
+            :data:`~lshrs.limits.VERIFY_UNITS_PER_CALL` units).
 
     Returns:
         A :class:`VerifyReport`; ``report.ok`` is True for a consistent index. An index
