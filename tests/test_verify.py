@@ -353,3 +353,22 @@ def test_a_reverse_index_hash_at_1024_bands_is_checked_in_bounded_calls(
     assert client.sismember(entry(client, "wide", 5)[700], 5)
     assert lsh.verify().ok
     lsh.clear()
+
+
+def test_a_reverse_index_hash_with_more_fields_than_a_call_is_repaired_in_bounded_calls(
+    private_server,  # noqa: F811
+):
+    lsh = build(private_server.url, "junk")
+    client = lsh.storage.client
+    chunk = KeySpace("junk").reverse(0)
+    junk = [f"x{i}" for i in range(VERIFY_UNITS_PER_CALL + 1000)]
+    client.hset(chunk, mapping=dict.fromkeys(junk, b"x"))
+    found = []
+    names = bounded(
+        lsh, script_work(private_server.url, lambda: found.append(lsh.verify(repair=True)))
+    )
+    assert names.count("verify_part") >= 2
+    assert found[0].malformed_entries == sorted(f"r0/{field}" for field in junk)
+    assert found[0].actual_count == len(IDS)
+    assert lsh.verify().ok
+    lsh.clear()
