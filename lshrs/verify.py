@@ -30,6 +30,8 @@ from redis.client import NEVER_DECODE
 from lshrs.protocol import ClearingError
 from lshrs.storage import RedisStorage
 
+VERIFY_PART_KEYS = 512
+"""Left-over keys one verify_part.lua call is given at most (the script takes 512)."""
 VERIFY_SCAN_COUNT = 10
 """Keys examined per verify.lua call (the SCAN COUNT hint); each costs one TYPE, and
 their checks are bounded by ``VERIFY_UNITS_PER_CALL`` whatever this is."""
@@ -169,7 +171,7 @@ def _has_keys(storage: RedisStorage) -> bool:
 
 class _Scan:
     """One pass of verify.lua calls over the whole index, results merged by key; the
-    keys a call leaves over are finished with verify_part.lua calls, one per reply."""
+    keys the calls leave over are then finished with verify_part.lua calls."""
 
     def __init__(
         self, storage: RedisStorage, keys_per_call: int, *, repair: bool, members: bool
@@ -184,7 +186,7 @@ class _Scan:
         self.junk: set[str] = set()
         self.misplaced: set[str] = set()
         self.keys_examined = 0
-        finished: set[str] = set()
+        left_over: dict[str, None] = {}
         cursor: bytes | str = b"0"
         while True:
             reply = storage.protocol.call(
@@ -198,12 +200,10 @@ class _Scan:
             self.unknown.update(_text(key) for key in reply[7])
             self.sizes += int(reply[8])
             # SCAN may return a key twice: each left-over key is checked once.
-            for name in map(_text, reply[11]):
-                if name not in finished:
-                    finished.add(name)
-                    self._finish(storage, name, repair=repair)
+            left_over.update(dict.fromkeys(map(_text, reply[11])))
             if _text(cursor) == "0":
-                return
+                break
+        self._finish(storage, list(left_over), repair=repair)
 
     def _merge(self, problems: list[Any], members: list[Any]) -> None:
         """Adds the problem lists verify and verify_part both reply."""
@@ -216,23 +216,27 @@ class _Scan:
         self.junk.update(_text(member) for member in junk)
         self.misplaced.update(_text(key) for key in misplaced)
 
-    def _finish(self, storage: RedisStorage, name: str, *, repair: bool) -> None:
-        """Checks the key ``name`` (hex of its name after the root) in bounded slices."""
+    def _finish(self, storage: RedisStorage, names: list[str], *, repair: bool) -> None:
+        """Checks the keys ``names`` (hex of their names after the root) with
+        verify_part calls, each going on where the previous one stopped."""
+        good = dict.fromkeys(names, 0)
         cursor: bytes | str = b"0"
-        good = 0
-        while True:
+        start = 0
+        while start < len(names):
+            batch = names[start : start + VERIFY_PART_KEYS]
             reply = storage.protocol.call(
-                "verify_part", storage.keys.root, [name, cursor, int(repair)]
+                "verify_part", storage.keys.root, [int(repair), cursor, *batch]
             )
-            cursor = reply[0]
-            good += int(reply[1])
-            self._merge(reply[2:6], reply[7:9])
-            self.sizes += int(reply[6])
-            if _text(cursor) == "0":
-                break
-        suffix = bytes.fromhex(name)
-        if suffix.startswith(b"r"):
-            self.entries[suffix.decode()] = good
+            for name, count in zip(batch, reply[2], strict=False):
+                good[name] += int(count)
+            start += int(reply[0])
+            cursor = reply[1]
+            self._merge(reply[3:7], reply[8:10])
+            self.sizes += int(reply[7])
+        for name, count in good.items():
+            suffix = bytes.fromhex(name)
+            if suffix.startswith(b"r"):
+                self.entries[suffix.decode()] = count
 
     def clean(self) -> bool:
         return not (

@@ -1,20 +1,20 @@
 --[[
-  verify_part: check (and optionally repair) part of one key that verify left over
+  verify_part: check (and optionally repair) keys that verify left over, in slices
 
   Synopsis
-    EVALSHA <sha> 1 <root> <key> <cursor> <repair>
+    EVALSHA <sha> 1 <root> <repair> <cursor> <key> [<key> ...]
 
   verify checks a reverse-index hash or a bucket only when its checks fit the units
-  left in its call; it reports the others, and the caller finishes each with this
-  script, from cursor "0" until the cursor it returns is "0" again. The checks are
-  verify's (see verify.lua), in slices of at most 8,192 units per call (see
-  includes/checks.lua; at least one entry or one SSCAN step per call):
-    <root>b<code>   the members one or more SSCAN steps from <cursor> return: each
-                    must have a well-formed reverse entry naming this bucket in
-                    this band. SSCAN returns every member present from the first
-                    call to the last at least once (possibly twice, then reported
-                    twice); a bucket Redis stores as an intset comes whole in one
-                    step.
+  left in its call; it reports the others, and the caller finishes them with this
+  script: the first key from <cursor>, each further key from its start, in order,
+  within 8,192 units per call (see includes/checks.lua; at least one entry or one
+  SSCAN step per call). Call it again with the keys not finished and the cursor it
+  returns, until every key is done. The checks are verify's (see verify.lua):
+    <root>b<code>   the members SSCAN steps from the cursor return: each must have a
+                    well-formed reverse entry naming this bucket in this band.
+                    SSCAN returns every member present from the first call to the
+                    last at least once (possibly twice, then reported twice); a
+                    bucket Redis stores as an intset comes whole in one step.
     <root>r<chunk>  first the entries of the chunk's ids in order, from the id at
                     offset <cursor> in the chunk (0 .. 127; one HMGET per slice):
                     each must hold num_bands * sig_bytes bytes, and its id must be
@@ -29,26 +29,29 @@
   deleted, a misplaced key unlinked.
 
   KEYS[1]  root: the index's hash-tagged key prefix, e.g. "{lsh}:". Keys read:
-           <root>cfg (num_bands, sig_bytes), the given key, and the reverse-index
-           hashes or buckets its checks name.
-  ARGV[1]  key: the hex of the key's name after root, as verify reports it: a
+           <root>cfg (num_bands, sig_bytes), the given keys, and the reverse-index
+           hashes and buckets their checks name.
+  ARGV[1]  repair: "1" to repair, "0" to only check.
+  ARGV[2]  cursor: where to go on in the first key: "0" to start it, else the
+           cursor the previous call returned.
+  ARGV[3..] keys: the hex of each key's name after root, as verify reports it: a
            reverse-index hash "r<chunk>" or a bucket "b<code>" of a band below
-           num_bands.
-  ARGV[2]  cursor: "0" to start, then the cursor the previous call returned.
-  ARGV[3]  repair: "1" to repair, "0" to only check.
+           num_bands; at most 512.
 
-  Reply    array of nine:
-           1 the next cursor (bulk string, "0" when the key is done);
-           2 well-formed reverse entries this call checked (integer; summed over
-             the calls, a chunk's number of well-formed entries after repair);
-           3 ids that are bucket members without a reverse entry (array);
-           4 ids whose reverse entry names a bucket that lacks them (array);
-           5 ids that are members of a bucket their entry does not name (array);
-           6 malformed reverse entries, as "<chunk key suffix>/<field>" (array);
-           7 the bucket's size after repair, in the call that finishes a bucket
-             (integer; 0 otherwise);
-           8 bucket members that are not canonical ids (array of strings);
-           9 misplaced keys (array of key names).
+  Reply    array of ten:
+           1 how many of the given keys this call finished, from the first (integer);
+           2 the cursor in the first key it did not finish ("0": not started, or
+             every key finished);
+           3 well-formed reverse entries checked, one integer per key this call
+             worked on, from the first given (summed over the calls, a chunk's
+             number of well-formed entries after repair);
+           4 ids that are bucket members without a reverse entry (array);
+           5 ids whose reverse entry names a bucket that lacks them (array);
+           6 ids that are members of a bucket their entry does not name (array);
+           7 malformed reverse entries, as "<chunk key suffix>/<field>" (array);
+           8 the total size after repair of the buckets this call finished (integer);
+           9 bucket members that are not canonical ids (array of strings);
+          10 misplaced keys (array of key names).
            An id appears once per problem found, so possibly once per band.
   Errors   LSHRS_NO_CONFIG <root>                    the index has no configuration
            LSHRS_CLEARING <root>                     repair while a clear is under way
@@ -63,61 +66,70 @@
 if redis.replicate_commands then redis.replicate_commands() end
 local root = root_arg(KEYS)
 
-arity(ARGV, 3, 3, '<key> <cursor> <repair>')
+local MAX_KEYS = CALL_UNITS / KEY_COST
+arity(ARGV, 3, 2 + MAX_KEYS, '<repair> <cursor> <key> [<key> ...] (at most ' .. MAX_KEYS
+  .. ' keys)')
 local cfg, code, detail = config(root, nil, {'num_bands', 'sig_bytes', 'clearing'}, false)
 if code then return refuse(code, detail) end
 if not cfg then return refuse('NO_CONFIG', shown(root)) end
 local num_bands, width = cfg[1], cfg[2]
-if ARGV[3] ~= '0' and ARGV[3] ~= '1' then bad('repair must be 0 or 1') end
-local repair = ARGV[3] == '1'
+if ARGV[1] ~= '0' and ARGV[1] ~= '1' then bad('repair must be 0 or 1') end
+local repair = ARGV[1] == '1'
 if cfg[3] and repair then fail('CLEARING', shown(root)) end
 
-local name = from_hex(ARGV[1]) or ''
-local kind, rest = string.sub(name, 1, 1), string.sub(name, 2)
+-- The given keys: {name after root, 'r' or 'b', the rest of the name}.
+local parts = {}
+for i = 3, #ARGV do
+  local name = from_hex(ARGV[i]) or ''
+  local kind, rest = string.sub(name, 1, 1), string.sub(name, 2)
+  local chunk = kind == 'r' and canonical_id(rest)
+  local bucket = kind == 'b' and #rest == 2 + width
+    and string.byte(rest, 1) * 256 + string.byte(rest, 2) < num_bands
+  if not (chunk or bucket) then
+    bad('key must be the hex of r<chunk> or of b<code> of a band below ' .. num_bands
+      .. ', got ' .. shown(ARGV[i]))
+  end
+  parts[#parts + 1] = {root .. name, kind, rest}
+end
 local cursor = ARGV[2]
-if kind == 'r' and canonical_id(rest) then
+if parts[1][2] == 'r' then
   if not (int_in(cursor, 0, CHUNK - 1) or string.find(cursor, '^n%d+$')) then
     bad('the cursor of a reverse-index hash must be an offset in [0, 127] or n<digits>, got '
       .. shown(cursor))
   end
-elseif kind == 'b' and #rest == 2 + width
-    and string.byte(rest, 1) * 256 + string.byte(rest, 2) < num_bands then
-  if not string.find(cursor, '^%d+$') then
-    bad('the cursor of a bucket must be an SSCAN cursor, got ' .. shown(cursor))
-  end
-else
-  bad('key must be the hex of r<chunk> or of b<code> of a band below ' .. num_bands
-    .. ', got ' .. shown(ARGV[1]))
+elseif not string.find(cursor, '^%d+$') then
+  bad('the cursor of a bucket must be an SSCAN cursor, got ' .. shown(cursor))
 end
 
-local key = root .. name
 local check = checker(root, num_bands, width, repair)
-local spent, good, size = KEY_COST, 0, 0
-local key_type = rcall('TYPE', key).ok
+local spent, size, good = 0, 0, 0
 
--- Members of the bucket from cursor, SSCAN step after step, until the units are spent.
-local function check_members()
+-- Members of the bucket key of code from cursor, SSCAN step after step, until the
+-- units are spent. True when the bucket is done.
+local function check_members(key, code)
   repeat
     local step = rcall('SSCAN', key, cursor, 'COUNT', math.max(1, CALL_UNITS - spent))
     cursor = step[1]
     spent = spent + KEY_COST + #step[2]
-    for i = 1, #step[2] do check.member(key, rest, step[2][i]) end
+    for i = 1, #step[2] do check.member(key, code, step[2][i]) end
   until cursor == '0' or spent >= CALL_UNITS
-  if cursor == '0' then size = rcall('SCARD', key) end
+  if cursor ~= '0' then return false end
+  size = size + rcall('SCARD', key)
+  return true
 end
 
--- Entries of the chunk's ids from offset cursor, as many per HMGET as the units
--- left allow (at least one id per call), then the names of every field, HSCAN step
--- after step.
-local function check_entries()
-  local base = canonical_id(rest) * CHUNK
+-- Entries of the ids of the chunk (hash key) from offset cursor, as many per HMGET
+-- as the units left allow (at least one id per call), then the names of every field,
+-- HSCAN step after step. True when the hash is done.
+local function check_entries(key, chunk)
   if string.sub(cursor, 1, 1) ~= 'n' then
-    local offset, first = tonumber(cursor), tonumber(cursor)
+    local base = canonical_id(chunk) * CHUNK
+    local offset = tonumber(cursor)
     while offset < CHUNK do
       local left = CALL_UNITS - spent - KEY_COST
       local n = math.min(CHUNK - offset, math.floor(left / (num_bands + 1)))
       if n < 1 then
-        if offset > first then break end
+        if spent > KEY_COST then break end
         n = 1
       end
       local ids = {}
@@ -125,47 +137,56 @@ local function check_entries()
       local values = rcall('HMGET', key, unpack(ids))
       spent = spent + KEY_COST + n
       for i = 1, n do
-        if values[i] and check.entry(key, rest, ids[i], values[i]) then
+        if values[i] and check.entry(key, chunk, ids[i], values[i]) then
           good = good + 1
           spent = spent + num_bands
         end
       end
       offset = offset + n
     end
-    if offset < CHUNK then
-      cursor = string.format('%d', offset)
-      return
-    end
-    cursor = 'n0'
+    cursor = offset < CHUNK and string.format('%d', offset) or 'n0'
   end
   local scan = string.sub(cursor, 2)
-  while spent < CALL_UNITS do
+  while string.sub(cursor, 1, 1) == 'n' and spent < CALL_UNITS do
     local step = rcall('HSCAN', key, scan, 'COUNT', math.max(1, CALL_UNITS - spent))
     scan = step[1]
     local fields = step[2]
     spent = spent + KEY_COST + #fields / 2
     for i = 1, #fields, 2 do
-      if check.chunk_of(fields[i]) ~= rest then
-        check.entry(key, rest, fields[i], fields[i + 1])
+      if check.chunk_of(fields[i]) ~= chunk then
+        check.entry(key, chunk, fields[i], fields[i + 1])
       end
     end
-    if scan == '0' then
-      cursor = '0'
-      return
-    end
+    cursor = scan == '0' and '0' or 'n' .. scan
+    if scan == '0' then return true end
   end
-  cursor = 'n' .. scan
+  return false
 end
 
-if key_type == 'none' then
+local finished, goods = 0, {}
+for i, part in ipairs(parts) do
+  if i > 1 then
+    if spent >= CALL_UNITS then break end
+    cursor = '0'
+  end
+  local key, kind, rest = part[1], part[2], part[3]
+  local key_type = rcall('TYPE', key).ok
+  spent = spent + KEY_COST
+  good = 0
+  local done = true
+  if key_type == 'none' then
+    -- gone since verify reported it
+  elseif key_type ~= (kind == 'r' and 'hash' or 'set') then
+    check.misplace(key)
+  elseif kind == 'b' then
+    done = check_members(key, rest)
+  else
+    done = check_entries(key, rest)
+  end
+  goods[#goods + 1] = good
+  if not done then break end
+  finished = i
   cursor = '0'
-elseif key_type ~= (kind == 'r' and 'hash' or 'set') then
-  check.misplace(key)
-  cursor = '0'
-elseif kind == 'b' then
-  check_members()
-else
-  check_entries()
 end
-return {cursor, good, check.without_entry, check.missing_member, check.stray_member,
-  check.malformed, size, check.junk, check.misplaced}
+return {finished, cursor, goods, check.without_entry, check.missing_member,
+  check.stray_member, check.malformed, size, check.junk, check.misplaced}
