@@ -7,7 +7,8 @@ slowest command Redis itself logged (SLOWLOG), for:
 
 - a bucket index on adversarial synthetic data (tight clusters: every bucket of a
   cluster holds half the ids), uniform data queried with the most extra probes an
-  index accepts, and the most bands with one and 16 rows;
+  index accepts, and the most bands with one and 16 rows (verified with one row: its
+  reverse-index hashes hold the most memberships);
 - IVF-PQ lists on adversarial synthetic data (every vector in one list);
 - real sentence embeddings (debian-minilm), where recall matters: recall@10 and how
   many queries the bounds cut, for the README configurations of both index kinds.
@@ -162,6 +163,8 @@ def bucket_cases(bench: Bench, n: int) -> None:
             f"get_top_k() ({MAX_BANDS + MAX_EXTRA_PROBES:,} buckets)",
             lambda lsh=lsh, data=data: lsh.get_top_k(data[0]),
         )
+        if rows == 1:
+            bench.measure(kind, "verify()", lsh.verify)
         bench.measure(
             kind, f"delete() of {DELETES:,} ids", lambda lsh=lsh: lsh.delete(np.arange(DELETES))
         )

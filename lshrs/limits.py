@@ -33,6 +33,11 @@ CODES_PER_CALL = 8192
 BUCKET_READ_LIMIT = 8192
 """Members a query reads from one bucket at most; a larger bucket is cut
 (``lua/includes/buckets.lua`` holds the same)."""
+VERIFY_UNITS_PER_CALL = 8192
+"""What one verify or verify_part call of a bucket index checks at most, in units: 16
+per key, plus one per bucket member or reverse entry read, plus one per membership
+checked (``lua/includes/checks.lua`` holds the same). A larger bucket or reverse-index
+hash is checked in slices, one call each."""
 SCAN_BYTES_PER_CALL = 1 << 21
 """Record bytes one ``ivf_scan`` call returns at most (``lua/ivf_scan.lua`` refuses more)."""
 IVF_RECORDS_PER_CALL = 250

@@ -47,6 +47,7 @@ SCRIPT_NAMES = (
     "clear",
     "gather",
     "verify",
+    "verify_part",
     "recount",
     "semantic_id",
     "ivf_insert",

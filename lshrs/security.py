@@ -43,7 +43,9 @@ SCRIPT_COMMANDS = (
     "hget",
     "hgetall",
     "hincrby",
+    "hlen",
     "hmget",
+    "hscan",
     "hset",
     "hsetnx",
     "sadd",
@@ -95,7 +97,7 @@ def acl_rules(
 
     Example:
         >>> " ".join(acl_rules("lsh"))
-        'resetkeys ~{lsh}:* resetchannels -@all +del +evalsha +get +getrange +hdel +hexists +hget +hgetall +hincrby +hkeys +hmget +hset +hsetnx +info +mget +mset +sadd +scan +scard +script|exists +script|load +set +setrange +sismember +smembers +srem +sscan +strlen +type +unlink'
+        'resetkeys ~{lsh}:* resetchannels -@all +del +evalsha +get +getrange +hdel +hexists +hget +hgetall +hincrby +hkeys +hlen +hmget +hscan +hset +hsetnx +info +mget +mset +sadd +scan +scard +script|exists +script|load +set +setrange +sismember +smembers +srem +sscan +strlen +type +unlink'
         >>> rules = acl_rules("lsh", server=redis.Redis.from_url(redis_url))
         >>> "+evalsha" in rules or ("+fcall" in rules and "+script|load" not in rules)
         True

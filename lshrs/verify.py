@@ -5,7 +5,9 @@ each id in a bucket has a reverse entry naming that bucket, each reverse entry's
 buckets contain its id, and the configuration's ``count`` equals the number of
 reverse entries. :func:`verify_index` checks that, batch by batch (``lua/verify.lua``:
 one SCAN step and the keys it returns per atomic call), and with ``repair=True``
-restores it from the reverse index, the source of truth.
+restores it from the reverse index, the source of truth. Each call checks at most
+:data:`~lshrs.limits.VERIFY_UNITS_PER_CALL` units; a bucket or reverse-index hash that
+does not fit is finished in slices by ``lua/verify_part.lua``, one call per round trip.
 
 A first pass checks that every entry's buckets hold its id (one SISMEMBER per
 membership) and only sizes the buckets; if the sizes add up to entries * num_bands,
@@ -28,9 +30,11 @@ from redis.client import NEVER_DECODE
 from lshrs.protocol import ClearingError
 from lshrs.storage import RedisStorage
 
+VERIFY_PART_KEYS = 512
+"""Left-over keys one verify_part.lua call is given at most (the script takes 512)."""
 VERIFY_SCAN_COUNT = 10
-"""Keys examined per verify.lua call: small, so one call blocks Redis only briefly
-(docs/reliability.md has the measurements)."""
+"""Keys examined per verify.lua call (the SCAN COUNT hint); each costs one TYPE, and
+their checks are bounded by ``VERIFY_UNITS_PER_CALL`` whatever this is."""
 
 
 @dataclass
@@ -166,7 +170,8 @@ def _has_keys(storage: RedisStorage) -> bool:
 
 
 class _Scan:
-    """One pass of verify.lua calls over the whole index, results merged by key."""
+    """One pass of verify.lua calls over the whole index, results merged by key; the
+    keys the calls leave over are then finished with verify_part.lua calls."""
 
     def __init__(
         self, storage: RedisStorage, keys_per_call: int, *, repair: bool, members: bool
@@ -181,6 +186,7 @@ class _Scan:
         self.junk: set[str] = set()
         self.misplaced: set[str] = set()
         self.keys_examined = 0
+        left_over: dict[str, None] = {}
         cursor: bytes | str = b"0"
         while True:
             reply = storage.protocol.call(
@@ -190,16 +196,47 @@ class _Scan:
             self.keys_examined += int(reply[1])
             flat = reply[2]
             self.entries.update((_text(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2))
-            self.without_entry += reply[3]
-            self.missing_member += reply[4]
-            self.stray_member += reply[5]
-            self.malformed.update(_text(entry) for entry in reply[6])
+            self._merge(reply[3:7], reply[9:11])
             self.unknown.update(_text(key) for key in reply[7])
             self.sizes += int(reply[8])
-            self.junk.update(_text(member) for member in reply[9])
-            self.misplaced.update(_text(key) for key in reply[10])
+            # SCAN may return a key twice: each left-over key is checked once.
+            left_over.update(dict.fromkeys(map(_text, reply[11])))
             if _text(cursor) == "0":
-                return
+                break
+        self._finish(storage, list(left_over), repair=repair)
+
+    def _merge(self, problems: list[Any], members: list[Any]) -> None:
+        """Adds the problem lists verify and verify_part both reply."""
+        without_entry, missing_member, stray_member, malformed = problems
+        junk, misplaced = members
+        self.without_entry += without_entry
+        self.missing_member += missing_member
+        self.stray_member += stray_member
+        self.malformed.update(_text(entry) for entry in malformed)
+        self.junk.update(_text(member) for member in junk)
+        self.misplaced.update(_text(key) for key in misplaced)
+
+    def _finish(self, storage: RedisStorage, names: list[str], *, repair: bool) -> None:
+        """Checks the keys ``names`` (hex of their names after the root) with
+        verify_part calls, each going on where the previous one stopped."""
+        good = dict.fromkeys(names, 0)
+        cursor: bytes | str = b"0"
+        start = 0
+        while start < len(names):
+            batch = names[start : start + VERIFY_PART_KEYS]
+            reply = storage.protocol.call(
+                "verify_part", storage.keys.root, [int(repair), cursor, *batch]
+            )
+            for name, count in zip(batch, reply[2], strict=False):
+                good[name] += int(count)
+            start += int(reply[0])
+            cursor = reply[1]
+            self._merge(reply[3:7], reply[8:10])
+            self.sizes += int(reply[7])
+        for name, count in good.items():
+            suffix = bytes.fromhex(name)
+            if suffix.startswith(b"r"):
+                self.entries[suffix.decode()] = count
 
     def clean(self) -> bool:
         return not (
@@ -230,8 +267,9 @@ def verify_index(
         model: the model blob that must be stored (not checked when empty).
         repair: fix membership problems from the reverse index (atomically per batch
             of keys), delete malformed entries, and correct ``count``.
-        keys_per_call: SCAN COUNT hint per verify.lua call; larger is faster overall
-            but blocks Redis longer per call.
+        keys_per_call: SCAN COUNT hint per verify.lua call; larger means fewer calls,
+            each one TYPE per key longer (the checks of a call stay within
+            :data:`~lshrs.limits.VERIFY_UNITS_PER_CALL` units).
 
     Returns:
         A :class:`VerifyReport`; ``report.ok`` is True for a consistent index. An index

@@ -16,9 +16,13 @@
   hold its id and the bucket sizes add up to entries * num_bands, no bucket can hold
   anything else, and the member checks (one HGET per membership) are not needed.
   Call it again with the returned cursor until that is "0". Each call is atomic and
-  does bounded work (about <count> keys and their members), so a large index is
-  checked incrementally without blocking the server for long. Keys of other indexes
-  are never read: glob characters in root are escaped.
+  does bounded work: one TYPE per key the SCAN step returns (about <count>), and at
+  most 8,192 units of checks (see includes/checks.lua: 16 per key, one per bucket
+  member or reverse entry read, one per membership checked). A reverse-index hash
+  or a bucket whose checks do not fit what is left of the call's units is not
+  checked here but reported in reply 12; the caller finishes each such key with
+  verify_part calls, which are bounded the same way. Keys of other indexes are never
+  read: glob characters in root are escaped.
 
   Keys at names the index uses that it cannot hold are misplaced: a bucket (a name
   <root>b<code> with a code of 2 + sig_bytes bytes), reverse or semantic-ID hash, or
@@ -38,10 +42,10 @@
   ARGV[3]  repair: "1" to repair, "0" to only check.
   ARGV[4]  members: "1" to check every bucket member, "0" to only size buckets.
 
-  Reply    array of eleven:
+  Reply    array of twelve:
            1 the next cursor (bulk string, "0" when done);
            2 keys examined by this call (integer);
-           3 per reverse-index key examined: its key suffix and its number of
+           3 per reverse-index key checked: its key suffix and its number of
              well-formed entries after repair (flat array "r12", 37, "r13", 5, ...;
              SCAN may return a key twice, so callers count each suffix once);
            4 ids that are bucket members without a reverse entry (array of strings);
@@ -52,11 +56,13 @@
              names; never modified). The vector store's <root>v<id> strings and the
              semantic-ID hashes <root>s<chunk>, <root>sn and <root>sc are known and
              not reported;
-           9 the total size of the buckets examined, after repair (integer; a bucket
-             SCAN returns twice counts twice, which can only cost the caller an
-             unneeded member pass);
+           9 the total size of the buckets examined (with <members> = 1: of those
+             checked here), after repair (integer; a bucket SCAN returns twice
+             counts twice, which can only cost the caller an unneeded member pass);
           10 bucket members that are not canonical ids (array of strings);
-          11 misplaced keys, see above (array of key names).
+          11 misplaced keys, see above (array of key names);
+          12 keys left to verify_part: each the hex of its name after root, e.g.
+             "7231" for <root>r1, "6200010a" for <root>b\x00\x01\x0a (array).
            An id appears once per problem found, so possibly once per band.
   Errors   LSHRS_NO_CONFIG <root>                    the index has no configuration
            LSHRS_CLEARING <root>                     repair while a clear is under way
@@ -67,6 +73,7 @@
            (a Redis Functions flag: runs out of memory; repairs add no ids)
 ]]
 --- @include "prelude"
+--- @include "checks"
 if redis.replicate_commands then redis.replicate_commands() end
 local root = root_arg(KEYS)
 
@@ -85,91 +92,33 @@ if (ARGV[3] ~= '0' and ARGV[3] ~= '1') or (ARGV[4] ~= '0' and ARGV[4] ~= '1') th
 end
 local repair = ARGV[3] == '1'
 local check_members = ARGV[4] == '1'
-local sigs_len = num_bands * width
+local check = checker(root, num_bands, width, repair)
+local unknown, deferred, entries, sizes, spent = {}, {}, {}, 0, 0
 
-local band_key = {}
-for b = 0, num_bands - 1 do
-  band_key[b] = root .. 'b' .. string.char(math.floor(b / 256), b % 256)
-end
-
-local function chunk_of(id)
-  local n = canonical_id(id)
-  if n == nil then return nil end
-  return string.format('%d', math.floor(n / CHUNK))
-end
-
--- The reverse entry of id, or nil when it has none or a malformed one (or its
--- chunk key holds another type).
-local function entry_of(id)
-  local chunk = chunk_of(id)
-  if chunk == nil then return nil end
-  local sigs = redis.pcall('HGET', root .. 'r' .. chunk, id)
-  if type(sigs) ~= 'string' or #sigs ~= sigs_len then return nil end
-  return sigs
-end
-
-local without_entry, missing_member, stray_member, malformed, unknown = {}, {}, {}, {}, {}
-local junk, misplaced, reported = {}, {}, {}
-local entries, sizes = {}, 0
-
--- Reports a misplaced key once per call; repair unlinks it.
-local function misplace(key)
-  if reported[key] then return end
-  reported[key] = true
-  misplaced[#misplaced + 1] = key
-  if repair then rcall('UNLINK', key) end
+-- True when a key's checks, costing `cost` units, fit what is left of this call's;
+-- otherwise the key is left to verify_part and reported.
+local function within(cost, key)
+  if spent + cost <= CALL_UNITS then
+    spent = spent + cost
+    return true
+  end
+  deferred[#deferred + 1] = to_hex(string.sub(key, #root + 1))
+  return false
 end
 
 local function check_chunk(key, chunk)
   local fields = rcall('HGETALL', key)
   local good = 0
   for i = 1, #fields, 2 do
-    local id, sigs = fields[i], fields[i + 1]
-    if chunk_of(id) ~= chunk or #sigs ~= sigs_len then
-      malformed[#malformed + 1] = string.sub(key, #root + 1) .. '/' .. id
-      if repair then rcall('HDEL', key, id) end
-    else
-      good = good + 1
-      for b = 0, num_bands - 1 do
-        local first = b * width + 1
-        local bucket = band_key[b] .. string.sub(sigs, first, first + width - 1)
-        local member = redis.pcall('SISMEMBER', bucket, id)
-        if type(member) == 'table' then
-          misplace(bucket)
-          member = 0
-        end
-        if member == 0 then
-          missing_member[#missing_member + 1] = id
-          if repair then rcall('SADD', bucket, id) end
-        end
-      end
-    end
+    if check.entry(key, chunk, fields[i], fields[i + 1]) then good = good + 1 end
   end
   entries[#entries + 1] = 'r' .. chunk
   entries[#entries + 1] = good
 end
 
 local function check_bucket(key, code)
-  local band = string.byte(code, 1) * 256 + string.byte(code, 2)
-  local first = band * width + 1
-  local sig = string.sub(code, 3)
   local members = rcall('SMEMBERS', key)
-  for i = 1, #members do
-    local id = members[i]
-    local sigs = entry_of(id)
-    local problems = nil
-    if canonical_id(id) == nil then
-      problems = junk
-    elseif sigs == nil then
-      problems = without_entry
-    elseif string.sub(sigs, first, first + width - 1) ~= sig then
-      problems = stray_member
-    end
-    if problems then
-      problems[#problems + 1] = id
-      if repair then rcall('SREM', key, id) end
-    end
-  end
+  for i = 1, #members do check.member(key, code, members[i]) end
 end
 
 local pattern = string.gsub(root, '[%*%?%[%]\\]', '\\%0') .. '*'
@@ -180,6 +129,7 @@ for k = 1, #keys do
   local kind = string.sub(key, #root + 1, #root + 1)
   local rest = string.sub(key, #root + 2)
   local key_type = rcall('TYPE', key).ok
+  spent = spent + KEY_COST
   -- The type each name the index uses must have.
   local wanted = nil
   if kind == 'r' and canonical_id(rest) then
@@ -196,17 +146,19 @@ for k = 1, #keys do
   elseif wanted == nil then
     if key ~= root .. 'cfg' and key ~= root .. 'model' then unknown[#unknown + 1] = key end
   elseif key_type ~= wanted then
-    misplace(key)
+    check.misplace(key)
   elseif kind == 'r' then
-    check_chunk(key, rest)
+    if within(rcall('HLEN', key) * (num_bands + 1), key) then check_chunk(key, rest) end
   elseif kind == 'b' then
-    if string.byte(rest, 1) * 256 + string.byte(rest, 2) < num_bands then
-      if check_members then check_bucket(key, rest) end
+    if string.byte(rest, 1) * 256 + string.byte(rest, 2) >= num_bands then
+      check.misplace(key)
+    elseif not check_members then
       sizes = sizes + rcall('SCARD', key)
-    else
-      misplace(key)
+    elseif within(rcall('SCARD', key), key) then
+      check_bucket(key, rest)
+      sizes = sizes + rcall('SCARD', key)
     end
   end
 end
-return {reply[1], #keys, entries, without_entry, missing_member, stray_member, malformed,
-  unknown, sizes, junk, misplaced}
+return {reply[1], #keys, entries, check.without_entry, check.missing_member,
+  check.stray_member, check.malformed, unknown, sizes, check.junk, check.misplaced, deferred}

@@ -140,6 +140,10 @@ def test_scripts_refuse_malformed_arguments_without_writing(cli, root, each_redi
         ("delete", "-3"),
         ("query", "fp", "ten", b"\x00\x00\x01"),
         ("move", "fp", 5, 7, b"\x01"),
+        ("verify_part", 1, 0, "72"),
+        ("verify_part", 1, 128, "7230"),
+        ("verify_part", 1, 0, "7230", "62000201"),
+        ("verify_part", 1, 0, *["7230"] * 513),
     ]
     for script, *args in bad_calls:
         assert refused(cli.evalsha(script, root, *args), "LSHRS_BAD_ARGUMENT"), (script, args)

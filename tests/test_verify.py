@@ -9,10 +9,12 @@ import redis
 
 from lshrs import LSHRS
 from lshrs.keys import KeySpace
+from lshrs.limits import VERIFY_UNITS_PER_CALL
 from lshrs.protocol import ClearingError
 from lshrs.verify import verify_index
 from tests.fixtures.redis_server import delete_prefix
 from tests.helpers import snapshot
+from tests.properties.test_round_trips import private_server  # noqa: F401
 
 DIM = 8
 IDS = list(range(0, 600, 2))
@@ -262,3 +264,112 @@ def test_the_vector_store_and_semantic_ids_beside_the_index_are_known(redis_url,
     lsh.assign_semantic_ids(ids[:20], data[:20])
     report = lsh.verify()
     assert report.ok and report.unknown_keys == []
+
+
+# -- bounded calls ---------------------------------------------------------------------
+
+
+def script_work(url, action):
+    """For each EVALSHA a client sent while ``action`` ran: the script's SHA and how
+    many commands it ran, from MONITOR on a private server."""
+    observer = redis.Redis.from_url(url)
+    sentinel = redis.Redis.from_url(url)
+    sentinel.ping()
+    calls = []
+    with observer.monitor() as monitor:
+        action()
+        sentinel.echo("lshrs-test-sentinel")
+        for command in monitor.listen():
+            words = command["command"].split()
+            if "lshrs-test-sentinel" in words:
+                return calls
+            if command.get("client_type") == "lua":
+                calls[-1][1] += 1
+            elif words[0].upper() == "EVALSHA":
+                calls.append([words[1], 0])
+    raise AssertionError("monitor ended early")
+
+
+def bounded(lsh, calls):
+    """The calls of verify.lua and verify_part.lua in ``calls``, after checking that
+    none ran more commands than a call's units allow."""
+    scripts = lsh.storage.protocol.scripts.items()
+    shas = {script.sha: name for name, script in scripts if name.startswith("verify")}
+    ours = [(shas[sha], work) for sha, work in calls if sha in shas]
+    assert max(work for _, work in ours) <= VERIFY_UNITS_PER_CALL
+    return [name for name, _ in ours]
+
+
+def test_a_bucket_larger_than_a_call_is_verified_and_repaired_in_bounded_calls(
+    private_server,  # noqa: F811
+):
+    size = 2 * VERIFY_UNITS_PER_CALL + 500
+    lsh = LSHRS(
+        dim=DIM, num_bands=2, rows_per_band=4, redis_url=private_server.url, redis_prefix="huge"
+    )
+    same = np.repeat(vectors([0]), size, axis=0)
+    lsh.index(np.arange(size), same)
+    lsh.index([size], -same[:1])  # every hyperplane bit flipped: other buckets
+    client = lsh.storage.client
+    huge = entry(client, "huge", 0)[0]
+    assert client.scard(huge) == size
+    client.sadd(huge, size, 10**9)
+    found = []
+    names = bounded(lsh, script_work(private_server.url, lambda: found.append(lsh.verify())))
+    assert 3 <= names.count("verify_part") <= 6  # 16,886 members: 3 calls of 8,192 units
+    report = found[0]
+    assert report.members_without_entry == [10**9]
+    assert report.members_in_wrong_bucket == [size]
+    assert report.problem_ids() == [size, 10**9]
+    bounded(lsh, script_work(private_server.url, lambda: found.append(lsh.verify(repair=True))))
+    assert found[1].problem_ids() == [size, 10**9]
+    assert client.scard(huge) == size
+    assert lsh.verify().ok
+    lsh.clear()
+
+
+def test_a_reverse_index_hash_at_1024_bands_is_checked_in_bounded_calls(
+    private_server,  # noqa: F811
+):
+    ids = list(range(20))
+    lsh = LSHRS(
+        dim=DIM, num_bands=1024, rows_per_band=1, redis_url=private_server.url, redis_prefix="wide"
+    )
+    lsh.index(ids, vectors(ids))
+    client = lsh.storage.client
+    chunk = KeySpace("wide").reverse(0)
+    client.srem(entry(client, "wide", 5)[700], 5)
+    client.hset(chunk, "007", b"x")
+    found = []
+    names = bounded(
+        lsh, script_work(private_server.url, lambda: found.append(lsh.verify(repair=True)))
+    )
+    # per pass: 20 x 1,025 units in 3 calls (7 ids each), then the chunk's other ids
+    assert names.count("verify_part") == 2 * 4
+    report = found[0]
+    assert report.entries_missing_member == [5]
+    assert report.malformed_entries == ["r0/007"]
+    assert report.actual_count == report.stored_count == len(ids)
+    assert client.hlen(chunk) == len(ids)
+    assert client.sismember(entry(client, "wide", 5)[700], 5)
+    assert lsh.verify().ok
+    lsh.clear()
+
+
+def test_a_reverse_index_hash_with_more_fields_than_a_call_is_repaired_in_bounded_calls(
+    private_server,  # noqa: F811
+):
+    lsh = build(private_server.url, "junk")
+    client = lsh.storage.client
+    chunk = KeySpace("junk").reverse(0)
+    junk = [f"x{i}" for i in range(VERIFY_UNITS_PER_CALL + 1000)]
+    client.hset(chunk, mapping=dict.fromkeys(junk, b"x"))
+    found = []
+    names = bounded(
+        lsh, script_work(private_server.url, lambda: found.append(lsh.verify(repair=True)))
+    )
+    assert names.count("verify_part") >= 2
+    assert found[0].malformed_entries == sorted(f"r0/{field}" for field in junk)
+    assert found[0].actual_count == len(IDS)
+    assert lsh.verify().ok
+    lsh.clear()
