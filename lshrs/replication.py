@@ -15,7 +15,9 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 
-READ_ONLY_SCRIPTS = frozenset({"query", "gather", "ivf_scan", "verify", "ivf_verify"})
+READ_ONLY_SCRIPTS = frozenset(
+    {"query", "gather", "ivf_scan", "verify", "verify_part", "ivf_verify"}
+)
 """Scripts not followed by the wait: the reads, and the checks (whose repairs are
 not waited for); every other script call is."""
 WAIT_TIMEOUT_MS = 1000
