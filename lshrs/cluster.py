@@ -2,9 +2,15 @@
 
 ``redis+cluster://host:port`` (``rediss+cluster://`` with TLS) names any node of a
 cluster: redis-py's :class:`redis.cluster.RedisCluster` discovers the others, routes
-each call to the master of its key's slot, follows ``MOVED`` / ``ASK`` redirections
-and retries ``TRYAGAIN``, connection errors and ``CLUSTERDOWN`` with backoff. Every
-other URL (``redis://``, ``rediss://``, ``unix://``) opens one server.
+each call to the master of its key's slot, follows ``MOVED`` redirections and retries
+``TRYAGAIN``, connection errors and ``CLUSTERDOWN`` with backoff. Every other URL
+(``redis://``, ``rediss://``, ``unix://``) opens one server.
+
+lshrs script calls do not follow ``ASK``: a script declares only its partition's root,
+a key that never exists, so ``ASK`` means the partition's slot is migrating, and the
+importing node holds only part of the partition. :func:`send_unredirected` returns
+such replies to the caller, which waits the migration out
+(:meth:`lshrs.protocol.Protocol.call_each`).
 """
 
 from __future__ import annotations
@@ -15,12 +21,52 @@ import redis
 from redis._parsers.commands import CommandPolicies, RequestPolicy, ResponsePolicy
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.policies import BasePolicyResolver, PolicyResolver, StaticPolicyResolver
+from redis.crc import key_slot
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """URL schemes that mean a cluster, and the scheme redis-py reads in their place."""
 
 Client = redis.Redis | RedisCluster
 """A client lshrs runs on: one server, or a cluster."""
+
+
+MIGRATION_WAIT_S = 30.0
+"""How long a call to a partition whose slot is migrating waits, by default, for the
+migration to end before :class:`PartitionMigratingError`."""
+
+
+def check_migration_wait(seconds: object) -> float:
+    """Check a ``migration_wait`` and return it as a float.
+
+    Raises:
+        ValueError: unless a number of seconds ``>= 0``.
+    """
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 <= seconds < float("inf")
+    ):
+        raise ValueError(
+            f"migration_wait must be a number of seconds >= 0, got {seconds!r}; "
+            f"the default is {MIGRATION_WAIT_S:g}"
+        )
+    return float(seconds)
+
+
+class PartitionMigratingError(RuntimeError):
+    """A partition's slot was migrating between nodes for longer than the client
+    waits (``migration_wait``); the calls to that partition did not run."""
+
+    def __init__(self, root: bytes, waited: float, target: str) -> None:
+        self.root = root
+        self.slot = key_slot(root)
+        super().__init__(
+            f"the partition {root.decode(errors='backslashreplace')} (slot {self.slot}) "
+            f"was migrating to {target} for all of the {waited:g} s this client waits "
+            "(migration_wait); its calls did not run. Let the migration finish "
+            "(`redis-cli --cluster fix` completes an interrupted one), or raise "
+            "migration_wait"
+        )
 
 
 _KEYED = CommandPolicies(
@@ -57,6 +103,24 @@ def pipeline(client: Client) -> Any:
     pipe = client.pipeline(transaction=False)
     route_scripts(pipe)
     return pipe
+
+
+def send_unredirected(pipe: Any) -> list[Any]:
+    """Execute a cluster pipeline without following ``ASK`` or ``MOVED``: those
+    replies come back as :class:`redis.exceptions.AskError` and
+    :class:`redis.exceptions.MovedError`; connection errors and ``TRYAGAIN`` as
+    their errors too. Every other reply as :meth:`ClusterPipeline.execute` gives it
+    with ``raise_on_error=False``."""
+    try:
+        return list(
+            pipe.send_cluster_commands(
+                pipe._execution_strategy.command_queue,
+                raise_on_error=False,
+                allow_redirections=False,
+            )
+        )
+    finally:
+        pipe.reset()
 
 
 def client_from_url(url: str, **kwargs: Any) -> Client:

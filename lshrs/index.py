@@ -10,6 +10,7 @@ from typing import Any
 
 from lshrs import persistence
 from lshrs.buckets import BucketIndex
+from lshrs.cluster import check_migration_wait
 from lshrs.code_check import stored_bucket_codes, stored_list_codes, wrong_codes
 from lshrs.config import get_optimal_config
 from lshrs.connection import open_storage
@@ -81,6 +82,10 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         wait_replicas: keyword-only; after every write call, wait (``WAIT``, at most
             1 s) until this many replicas confirmed it, else raise
             :class:`lshrs.replication.NotReplicatedError`; 0 does not wait.
+        migration_wait: keyword-only; on a Redis Cluster, seconds a call to a
+            partition whose slot is migrating to another node waits for the move to
+            end before :class:`lshrs.cluster.PartitionMigratingError`; None keeps
+            the storage's (30 s by default, ``RedisStorage(migration_wait=...)``).
 
     Raises:
         ValueError: for an invalid argument, or when an index with another
@@ -120,6 +125,7 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         hasher: SignatureScheme | IVFPQ | None = None,
         partitions: int = 1,
         wait_replicas: int = 0,
+        migration_wait: float | None = None,
     ) -> None:
         dim = check_positive_int(dim, "dim")  # type: ignore[assignment]
         num_perm = check_positive_int(num_perm, "num_perm")  # type: ignore[assignment]
@@ -158,6 +164,8 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             or wait_replicas < 0
         ):
             raise ValueError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
+        if migration_wait is not None:
+            migration_wait = check_migration_wait(migration_wait)
         if vector_fetch_fn is not None and not callable(vector_fetch_fn):
             raise ValueError("vector_fetch_fn must be callable: fetch(ids) -> (len(ids), dim)")
 
@@ -190,6 +198,8 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         """Partitions of the index (1: unpartitioned)."""
         if wait_replicas:
             self.storage.protocol.wait = ReplicaWait(wait_replicas)
+        if migration_wait is not None:
+            self.storage.protocol.migration_wait = migration_wait
         fields = description(self.hasher, extra_probes, self.rerank_candidates)
         self._kind: BucketIndex | ListIndex | PartitionedIndex
         if partitions > 1:

@@ -270,6 +270,7 @@ def open_partitions(
             min_group_size=directory.min_group_size,
         )
         storage.protocol.wait = directory.protocol.wait
+        storage.protocol.migration_wait = directory.protocol.migration_wait
         storage.attach(scheme.fingerprint, {**fields, "partition": f"{number}/{partitions}"}, model)
         parts.append(
             ListIndex(storage, scheme)

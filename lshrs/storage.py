@@ -12,7 +12,7 @@ from redis.commands.core import Script
 
 from lshrs import legacy
 from lshrs.bucket_calls import MIN_GROUP_SIZE, count_collisions, encode_insert
-from lshrs.cluster import Client, client_from_url
+from lshrs.cluster import MIGRATION_WAIT_S, Client, check_migration_wait, client_from_url
 from lshrs.eviction import check_eviction_policy
 from lshrs.keys import KeySpace
 from lshrs.legacy import BucketOperation
@@ -81,6 +81,9 @@ class RedisStorage:
         memberships_per_call: memberships (ids x bands) per insert or delete call;
             each call is atomic and holds Redis while it runs (see :mod:`lshrs.limits`).
         min_group_size: see :func:`encode_insert`.
+        migration_wait: on a Redis Cluster, seconds a call to a partition whose slot
+            is migrating waits for the move to end before
+            :class:`lshrs.cluster.PartitionMigratingError` (docs/cluster.md).
         **connection_kwargs: more ``redis.Redis`` arguments (timeouts, ``ssl_*``, ...).
 
     Example:
@@ -101,6 +104,7 @@ class RedisStorage:
         client: Client | None = None,
         memberships_per_call: int = MEMBERSHIPS_PER_CALL,
         min_group_size: float = MIN_GROUP_SIZE,
+        migration_wait: float = MIGRATION_WAIT_S,
         **connection_kwargs: Any,
     ) -> None:
         self.keys = KeySpace(prefix)
@@ -123,6 +127,7 @@ class RedisStorage:
                 )
         self.client = client
         self.protocol = Protocol(client)
+        self.protocol.migration_wait = check_migration_wait(migration_wait)
         self.scripts = Scripts.of(self.protocol)
         """The bucket-index scripts by attribute; :attr:`protocol` calls them."""
         self.fingerprint: str | None = None
