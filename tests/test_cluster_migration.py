@@ -21,6 +21,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from lshrs import IVFPQ, LSHRS, RedisStorage
+from lshrs.cluster import PartitionMigratingError
 from lshrs.partitions import partition_of, partition_prefix
 from tests.fixtures.redis_cluster import LocalCluster
 
@@ -33,9 +34,9 @@ MIGRATE_PAUSE_S = 0.04
 """A move that takes a few seconds, so reads and writes meet it."""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    """A cluster of this test's own: the test moves one of its slots."""
+    """A cluster of these tests' own: they move or hold its slots."""
     cluster = LocalCluster(replicas=0).start()
     try:
         yield cluster
@@ -55,7 +56,7 @@ def prefix_sharing_slot(slot: int) -> str:
     return f"{WRITTEN}-{number}"
 
 
-def open_index(cluster: LocalCluster, prefix: str) -> LSHRS:
+def open_index(cluster: LocalCluster, prefix: str, migration_wait: float = 60) -> LSHRS:
     client = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
     storage = RedisStorage(prefix=prefix, client=client)
     return LSHRS(
@@ -63,7 +64,7 @@ def open_index(cluster: LocalCluster, prefix: str) -> LSHRS:
         hasher=MODEL,
         storage=storage,
         partitions=3,
-        migration_wait=60,
+        migration_wait=migration_wait,
         vector_fetch_fn=lambda ids: VECTORS[np.asarray(ids)],
     )
 
@@ -162,3 +163,37 @@ def test_reads_and_writes_wait_out_a_partitions_migration(cluster: LocalCluster)
     _, found = written.search(VECTORS[ids], k=1)
     assert {int(i) for i, want in zip(found[:, 0], ids, strict=True) if i == want} == present
     assert set(partition_of(np.array(sorted(deleted)), 3).tolist()) >= {0}
+
+
+def test_a_migration_longer_than_migration_wait_raises_and_writes_nothing(
+    cluster: LocalCluster,
+) -> None:
+    prefix = "stuck"
+    lsh = open_index(cluster, prefix, migration_wait=0.5)
+    lsh.index(np.arange(300), VECTORS[:300])
+    root = root_of(prefix)
+    slot = key_slot(root)
+    source = cluster.node_of(root)
+    target = next(
+        n for n in cluster.live() if cluster.role_of(n) == "master" and n.port != source.port
+    )
+    source_client, target_client = redis.Redis(port=source.port), redis.Redis(port=target.port)
+    target_client.execute_command(
+        "CLUSTER", "SETSLOT", slot, "IMPORTING", source_client.cluster("myid")
+    )
+    source_client.execute_command(
+        "CLUSTER", "SETSLOT", slot, "MIGRATING", target_client.cluster("myid")
+    )
+    try:
+        routed = partition_of(np.arange(300, 400), 3)
+        batch = np.arange(300, 400)[routed == 0]
+        started = time.monotonic()
+        with pytest.raises(PartitionMigratingError, match=f"slot {slot}.*migration_wait"):
+            lsh.index(batch, VECTORS[batch])
+        assert 0.5 <= time.monotonic() - started < 5
+        assert target_client.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+    finally:
+        for client in (source_client, target_client):
+            client.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+    assert lsh.stats()["num_indexed"] == 300
+    assert lsh.verify().ok
