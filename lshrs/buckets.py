@@ -14,12 +14,10 @@ import numpy as np
 import numpy.typing as npt
 
 from lshrs.describe import expected_configuration
+from lshrs.reads import Found
 from lshrs.schemes import SignatureScheme
 from lshrs.storage import RedisStorage
 from lshrs.verify import VerifyReport, verify_index
-
-Found = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]
-"""Per query: candidate ids and their approximate scores, best first."""
 
 
 class BucketIndex:

@@ -14,7 +14,8 @@ import numpy.typing as npt
 
 from lshrs.buckets import BucketIndex
 from lshrs.lists import ListIndex
-from lshrs.schemes import Scheme
+from lshrs.partitioned import PartitionedIndex
+from lshrs.schemes import IVFPQ, Scheme
 from lshrs.storage import RedisStorage
 from lshrs.threads import single_threaded_blas
 from lshrs.validation import as_vectors
@@ -33,7 +34,8 @@ class IndexCore:
     vector_fetch_fn: Callable[[Sequence[int]], Any] | None
     hasher: Scheme
     storage: RedisStorage
-    _kind: BucketIndex | ListIndex
+    partitions: int
+    _kind: BucketIndex | ListIndex | PartitionedIndex
     _pending: Future[int] | None
 
     def _flush_buffer(self) -> None:
@@ -45,7 +47,7 @@ class IndexCore:
     def _small_products(self) -> AbstractContextManager[Any]:
         """IVF-PQ encodes and scores one query or vector with small products: on one
         BLAS thread (:mod:`lshrs.threads`). Bucket indexes leave BLAS as it is."""
-        if isinstance(self._kind, ListIndex):
+        if isinstance(self.hasher, IVFPQ):
             return single_threaded_blas()
         return nullcontext()
 

@@ -12,6 +12,8 @@ import warnings
 
 import redis
 
+from lshrs.cluster import Client
+
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 
 
@@ -19,7 +21,7 @@ class EvictionPolicyWarning(UserWarning):
     """The Redis holding the index may evict its keys (see :func:`check_eviction_policy`)."""
 
 
-def check_eviction_policy(client: redis.Redis) -> str | None:
+def check_eviction_policy(client: Client) -> str | None:
     """Read the server's ``maxmemory_policy`` and warn if it may evict index keys.
 
     The policy is read from ``INFO memory`` (allowed on managed services that rename

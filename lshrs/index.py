@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from lshrs import persistence
 from lshrs.buckets import BucketIndex
+from lshrs.cluster import check_migration_wait
 from lshrs.code_check import stored_bucket_codes, stored_list_codes, wrong_codes
 from lshrs.config import get_optimal_config
 from lshrs.connection import open_storage
 from lshrs.describe import description
 from lshrs.limits import check_query_settings, check_scheme
 from lshrs.lists import ListIndex
+from lshrs.partitioned import PartitionedIndex, open_partitions
+from lshrs.partitions import check_partitions
+from lshrs.replication import ReplicaWait
 from lshrs.schemes import IVFPQ, KMeansHasher, LSHHasher, Scheme, SignatureScheme
 from lshrs.search import SearchMethods
 from lshrs.semantic import SemanticIdMethods, SemanticIds
@@ -57,7 +62,8 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         decode_responses: passed on to the redis-py client.
         seed: seed of the random hyperplanes.
         redis_url: keyword-only; a ``redis://`` or ``rediss://`` URL instead of
-            host/port/db/password.
+            host/port/db/password, or ``redis+cluster://host:port`` (any node) for a
+            Redis Cluster (:mod:`lshrs.cluster`).
         redis_username: keyword-only; ACL username.
         extra_probes: keyword-only; buckets read per query beyond one per band
             (multi-probe): more neighbours found, more candidates, slower queries.
@@ -67,6 +73,19 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             or :class:`lshrs.schemes.ivfpq.IVFPQ` for compressed inverted lists, see
             :func:`lshrs.corpus_config`); then ``num_perm``, ``num_bands``,
             ``rows_per_band``, ``similarity_threshold`` and ``seed`` are unused.
+        partitions: keyword-only; split the index into this many partitions, each
+            a complete index under its own hash tag, so a Redis Cluster spreads them
+            over its masters; ids are routed by :func:`lshrs.partitions.partition_of`
+            and every query reads all partitions in one round trip. Fixed for the
+            life of the index (another number is refused); 1 keeps the
+            unpartitioned layout (docs/cluster.md).
+        wait_replicas: keyword-only; after every write call, wait (``WAIT``, at most
+            1 s) until this many replicas confirmed it, else raise
+            :class:`lshrs.replication.NotReplicatedError`; 0 does not wait.
+        migration_wait: keyword-only; on a Redis Cluster, seconds a call to a
+            partition whose slot is migrating to another node waits for the move to
+            end before :class:`lshrs.cluster.PartitionMigratingError`; None keeps
+            the storage's (30 s by default, ``RedisStorage(migration_wait=...)``).
 
     Raises:
         ValueError: for an invalid argument, or when an index with another
@@ -104,6 +123,9 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         extra_probes: int = 0,
         rerank_candidates: int = 1000,
         hasher: SignatureScheme | IVFPQ | None = None,
+        partitions: int = 1,
+        wait_replicas: int = 0,
+        migration_wait: float | None = None,
     ) -> None:
         dim = check_positive_int(dim, "dim")  # type: ignore[assignment]
         num_perm = check_positive_int(num_perm, "num_perm")  # type: ignore[assignment]
@@ -135,6 +157,15 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         if not 0.0 < similarity_threshold < 1.0:
             raise ValueError(f"similarity_threshold must be in (0, 1), got {similarity_threshold}")
         extra_probes, rerank_candidates = check_query_settings(extra_probes, rerank_candidates)
+        partitions = check_partitions(partitions)
+        if (
+            isinstance(wait_replicas, bool)
+            or not isinstance(wait_replicas, int)
+            or wait_replicas < 0
+        ):
+            raise ValueError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
+        if migration_wait is not None:
+            migration_wait = check_migration_wait(migration_wait)
         if vector_fetch_fn is not None and not callable(vector_fetch_fn):
             raise ValueError("vector_fetch_fn must be callable: fetch(ids) -> (len(ids), dim)")
 
@@ -163,16 +194,23 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             redis_url=redis_url,
             decode_responses=decode_responses,
         )
-        self.storage.attach(
-            self.hasher.fingerprint,
-            description(self.hasher, extra_probes, self.rerank_candidates),
-            self.hasher.model_blob(),
-        )
-        self._kind: BucketIndex | ListIndex = (
-            ListIndex(self.storage, self.hasher)
-            if isinstance(self.hasher, IVFPQ)
-            else BucketIndex(self.storage, self.hasher)
-        )
+        self.partitions: int = partitions
+        """Partitions of the index (1: unpartitioned)."""
+        if wait_replicas:
+            self.storage.protocol.wait = ReplicaWait(wait_replicas)
+        if migration_wait is not None:
+            self.storage.protocol.migration_wait = migration_wait
+        fields = description(self.hasher, extra_probes, self.rerank_candidates)
+        self._kind: BucketIndex | ListIndex | PartitionedIndex
+        if partitions > 1:
+            self._kind = open_partitions(self.storage, self.hasher, fields, partitions)
+        else:
+            self.storage.attach(self.hasher.fingerprint, fields, self.hasher.model_blob())
+            self._kind = (
+                ListIndex(self.storage, self.hasher)
+                if isinstance(self.hasher, IVFPQ)
+                else BucketIndex(self.storage, self.hasher)
+            )
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future[int] | None = None
         self._semantic: SemanticIds | None = None
@@ -204,9 +242,9 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         Returns:
             A dict with ``dim``, ``num_perm``, ``num_bands``, ``rows_per_band``,
             ``similarity_threshold``, ``seed``, ``buffer_size``, ``redis_prefix``,
-            ``scheme``, ``fingerprint``, ``extra_probes``, ``rerank_candidates`` and
-            ``num_indexed`` (ids in the index now); IVF-PQ adds ``nlist``, ``nprobe``
-            and ``code_bytes``.
+            ``scheme``, ``fingerprint``, ``extra_probes``, ``rerank_candidates``,
+            ``partitions`` and ``num_indexed`` (ids in the index now, over all
+            partitions); IVF-PQ adds ``nlist``, ``nprobe`` and ``code_bytes``.
 
         Example:
             >>> lsh.stats()["num_bands"]
@@ -217,7 +255,11 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             **self._settings(),
             "redis_prefix": self.redis_prefix,
             "fingerprint": self.hasher.fingerprint,
-            "num_indexed": self.storage.count(),
+            "num_indexed": (
+                self._kind.count()
+                if isinstance(self._kind, PartitionedIndex)
+                else self.storage.count()
+            ),
         }
 
     def _settings(self) -> dict[str, Any]:
@@ -233,6 +275,7 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             "buffer_size": self.buffer_size,
             "extra_probes": self.extra_probes,
             "rerank_candidates": self.rerank_candidates,
+            "partitions": self.partitions,
         }
         if isinstance(self.hasher, IVFPQ):
             settings["nlist"] = self.hasher.nlist
@@ -266,10 +309,12 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         self._flush_buffer()
         report = self._kind.verify(repair=repair)
         if check_vectors:
-            stored = (
-                stored_list_codes(self._kind)
-                if isinstance(self._kind, ListIndex)
-                else stored_bucket_codes(self.storage)
+            parts = self._kind.parts if isinstance(self._kind, PartitionedIndex) else [self._kind]
+            stored = chain.from_iterable(
+                stored_list_codes(part)
+                if isinstance(part, ListIndex)
+                else stored_bucket_codes(part.storage)
+                for part in parts
             )
             report.wrong_codes = wrong_codes(self.hasher, stored, self._fetch)
             if repair and report.wrong_codes:
@@ -378,6 +423,8 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
             if self._writer is not None:
                 self._writer.shutdown()
                 self._writer = None
+            if isinstance(self._kind, PartitionedIndex):
+                self._kind.close()
             self.storage.close()
 
     def __enter__(self) -> LSHRS:
@@ -387,4 +434,5 @@ class LSHRS(WriteMethods, SearchMethods, SemanticIdMethods):
         self.close()
 
     def __repr__(self) -> str:
-        return f"LSHRS({self.hasher.fingerprint!r}, prefix={self.redis_prefix!r})"
+        partitions = f", partitions={self.partitions}" if self.partitions > 1 else ""
+        return f"LSHRS({self.hasher.fingerprint!r}, prefix={self.redis_prefix!r}{partitions})"

@@ -188,7 +188,10 @@ class ListIndex:
         return self.storage.protocol.call_many(self.root, calls)
 
     def candidates(
-        self, queries: npt.NDArray[np.float32], nprobe: int
+        self,
+        queries: npt.NDArray[np.float32],
+        nprobe: int,
+        roots: Sequence[bytes] | None = None,
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """Approximate ``(ids, scores)`` of the records in each query's ``nprobe``
         nearest lists.
@@ -202,33 +205,50 @@ class ListIndex:
         Args:
             queries: validated float32 ``(n, dim)``.
             nprobe: lists per query.
+            roots: the partitions to read (:mod:`lshrs.partitioned`), each holding
+                this model; every query reads its lists in each, in the same
+                round trips, with an equal share of the query's bytes. Default: this
+                index alone.
 
         Warns:
             lshrs.limits.ReadLimitWarning: when a query's lists hold more than it reads.
         """
+        roots = list(roots or [self.root])
         prepared = self.model.prepare(queries)
         probes = self.model.probe(prepared, nprobe)
         size = self.model.record_bytes
-        reads = [_ListRead(lists.tolist(), size, SCAN_BYTES_PER_QUERY) for lists in probes]
+        allowed = SCAN_BYTES_PER_QUERY // len(roots)
+        reads = [[_ListRead(lists.tolist(), size, allowed) for _ in roots] for lists in probes]
+        pending = [(root, read) for row in reads for root, read in zip(roots, row, strict=True)]
         fingerprint = self.model.fingerprint
         share = max(1, SCAN_BYTES_PER_CALL // MIN_SCAN_BYTES)
-        while active := [read for read in reads if not read.done][:share]:
+        while active := [(root, read) for root, read in pending if not read.done][:share]:
             per_call = SCAN_BYTES_PER_CALL // len(active)
-            scans = [("ivf_scan", [fingerprint, *read.next_call(per_call)]) for read in active]
-            replies = [self._call(*scans[0])] if len(scans) == 1 else self._many(scans)
-            for read, reply in zip(active, replies, strict=True):
+            scans = [
+                ("ivf_scan", root, [fingerprint, *read.next_call(per_call)])
+                for root, read in active
+            ]
+            if len(scans) == 1 and scans[0][1] == self.root:
+                replies = [self._call("ivf_scan", scans[0][2])]
+            else:
+                replies = self.storage.protocol.call_each(scans)
+            for (_, read), reply in zip(active, replies, strict=True):
                 read.take(reply)
-        cut = [read for read in reads if read.unread]
+        cut = [read for _, read in pending if read.unread]
         if cut:
             warn_cut(
-                f"{len(cut)} of {len(reads)} queries read only {SCAN_BYTES_PER_QUERY:,} bytes "
+                f"{len(cut)} of {len(pending)} list scans read only {allowed:,} bytes "
                 f"of their lists (up to {max(r.unread for r in cut)} lists left unread)",
                 "a smaller nprobe reads fewer lists; more lists (nlist) make them shorter",
             )
-        return [
-            self.model.score(query, lists, read.blobs()) if read.records else _empty()
-            for query, lists, read in zip(prepared, probes, reads, strict=True)
-        ]
+        found = []
+        for query, lists, row in zip(prepared, probes, reads, strict=True):
+            # The partitions' records side by side: each list once per partition.
+            blobs = [blob for read in row for blob in read.blobs()]
+            records = sum(read.records for read in row)
+            probed = np.tile(lists, len(row))
+            found.append(self.model.score(query, probed, blobs) if records else _empty())
+        return found
 
     def records_of(self, lists: list[int]) -> list[bytes]:
         """Every live record of ``lists``, one string per list, read by bounded

@@ -22,7 +22,7 @@ from lshrs.limits import (
 )
 from lshrs.lists import ListIndex
 from lshrs.schemes import FORMAT_VERSION, IVFPQ, LSHHasher, from_redis_config, scheme_from_model
-from lshrs.schemes.codec import check_kind
+from lshrs.schemes.codec import check_kind, config_int
 
 if TYPE_CHECKING:
     from lshrs.index import LSHRS
@@ -39,6 +39,7 @@ SAVED_SETTINGS: dict[str, type[Any]] = {
     "redis_prefix": str,
     "extra_probes": int,
     "rerank_candidates": int,
+    "partitions": int,
 }
 """Constructor arguments a model file restores, and the JSON kind of each."""
 OLD_CONNECTION_SETTINGS: dict[str, type[Any]] = {
@@ -165,12 +166,19 @@ def redis_arguments(redis_prefix: str, kwargs: dict[str, Any]) -> dict[str, Any]
     settings = query_settings(config, given=rest)
     settings.pop("nprobe", None)
     settings.pop("beam", None)
+    if "partitions" in config:
+        settings["partitions"] = config_int(config, "partitions")
     return {"dim": scheme.dim, "hasher": scheme, "storage": storage, **settings, **rest}
 
 
 def load_faiss_lists(lsh: LSHRS, index: Any) -> None:
     """Copy a ``faiss.IndexIVFPQ``'s ids and codes into ``lsh``'s inverted lists."""
     lists = lsh._kind
-    assert isinstance(lists, ListIndex) and isinstance(lsh.hasher, IVFPQ)
+    if not isinstance(lists, ListIndex):
+        raise ValueError(
+            "a FAISS index is copied into an unpartitioned index only; open it with "
+            "partitions=1, or index the vectors into the partitioned one with index()"
+        )
+    assert isinstance(lsh.hasher, IVFPQ)
     _, calls = lists.faiss_calls(index)
     lists.insert(calls)

@@ -25,14 +25,33 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import NoPermissionError, NoScriptError
+from redis.exceptions import (
+    AskError,
+    MovedError,
+    NoPermissionError,
+    NoScriptError,
+    TryAgainError,
+)
+
+from lshrs.cluster import (
+    MIGRATION_WAIT_S,
+    Client,
+    PartitionMigratingError,
+    is_cluster,
+    pipeline,
+    route_scripts,
+    send_unredirected,
+)
+from lshrs.replication import READ_ONLY_SCRIPTS, ReplicaWait, node_name
 
 SCRIPT_NAMES = (
     "init",
@@ -64,6 +83,10 @@ FUNCTIONS_FORMAT = "lshrs-functions/1"
 _NO_FUNCTION = re.compile(
     r"^Function not found|^unknown command|no permissions to run the 'fcall", re.IGNORECASE
 )
+_REDIRECTS = (AskError, TryAgainError)  # MovedError is an AskError
+_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+_MIGRATION_PAUSE_S = 0.01
+_MIGRATION_PAUSE_MAX_S = 0.2
 _SCRIPTS_REFUSED = re.compile(r"no permissions to run the '(?:evalsha|script)", re.IGNORECASE)
 
 
@@ -268,14 +291,24 @@ class Protocol:
         True
     """
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self.scripts: dict[str, Script] = {
             name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
         }
+        # On a cluster, redis-py finds an FCALL's key with a COMMAND GETKEYS round trip
+        # per call, so scripts (whose key it reads from the arguments) serve it.
         self.path: str | None = None
+        if isinstance(client, RedisCluster):
+            route_scripts(client)
+            self.path = "scripts"
         """``"functions"``, ``"scripts"`` (EVALSHA), or None before the first call."""
         self._no_library: redis.ResponseError | None = None
+        self.wait: ReplicaWait | None = None
+        """When set, every writing call is followed by ``WAIT`` (:mod:`lshrs.replication`)."""
+        self.migration_wait: float = MIGRATION_WAIT_S
+        """Seconds a call to a partition whose slot is migrating waits for the
+        migration to end (on a cluster)."""
 
     def call(self, name: str, root: bytes, args: Sequence[Any]) -> Any:
         """Run script ``name`` with ``KEYS[1] = root``.
@@ -289,8 +322,15 @@ class Protocol:
             ScriptError: a subclass from :data:`ERRORS` when the script refuses.
             LibraryNotInstalledError: when the user may run neither this version's
                 library nor scripts.
+            lshrs.cluster.PartitionMigratingError: on a cluster, when the root's slot
+                is still migrating after :attr:`migration_wait` seconds (the call did
+                not run).
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
+        if is_cluster(self.client) or (self.wait is not None and name not in READ_ONLY_SCRIPTS):
+            # A write and its WAIT in one pipeline, so both use one connection; on a
+            # cluster, the pipeline waits out a migration instead of following ASK.
+            return self.call_each([(name, root, args)])[0]
         try:
             if self.path != "scripts":
                 try:
@@ -328,19 +368,43 @@ class Protocol:
             ScriptError: a subclass from :data:`ERRORS` for the first refused call
                 (the other calls have run).
             LibraryNotInstalledError: as :meth:`call`.
+            lshrs.cluster.PartitionMigratingError: as :meth:`call`.
             redis.exceptions.RedisError: any other Redis error, unchanged.
         """
-        replies = self._pipeline(root, calls)
+        return self.call_each([(name, root, args) for name, args in calls])
+
+    def call_each(self, calls: Sequence[tuple[str, bytes, Sequence[Any]]]) -> list[Any]:
+        """Run script calls on several roots (the partitions of an index) in one
+        pipeline, as :meth:`call_many` does on one root. On a Redis Cluster client the
+        pipeline writes every node's calls before reading any reply, so all nodes work
+        at once: one round trip.
+
+        Args:
+            calls: ``(script name, root, ARGV)`` triples.
+
+        Returns:
+            The replies, in the order of ``calls``.
+
+        Raises:
+            ScriptError: as :meth:`call_many`.
+            LibraryNotInstalledError: as :meth:`call`.
+            lshrs.cluster.PartitionMigratingError: as :meth:`call`; the calls to other
+                partitions have run.
+            lshrs.replication.NotReplicatedError: when waiting for replicas
+                (:attr:`wait`) and fewer confirmed the writes.
+            redis.exceptions.RedisError: any other Redis error, unchanged.
+        """
+        replies, waits = self._pipeline(calls)
         if self.path != "scripts":
             lost = [i for i, reply in enumerate(replies) if self._lacks_library(reply)]
             if lost:
-                self._resend(root, calls, replies, lost)
+                waits += self._resend(calls, replies, lost)
             elif self.path is None and any(_ran(reply) for reply in replies):
                 self.path = "functions"
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             self.load_all()
-            self._resend(root, calls, replies, missing)
+            waits += self._resend(calls, replies, missing)
         for reply in replies:
             if isinstance(reply, NoPermissionError):
                 raise self._explain(reply) from reply
@@ -348,6 +412,9 @@ class Protocol:
                 raise translate(reply) from reply
             if isinstance(reply, Exception):
                 raise reply
+        if self.wait is not None:
+            for root, confirmed in waits:
+                self.wait.check(confirmed, root)
         return replies
 
     def load_all(self) -> None:
@@ -356,6 +423,11 @@ class Protocol:
         Does nothing on a client that calls the Functions library.
         """
         if self.path == "functions":
+            return
+        if is_cluster(self.client):
+            # redis-py sends SCRIPT LOAD to every master, but not from a pipeline.
+            for script in self.scripts.values():
+                self.client.script_load(script.script)
             return
         pipe = self.client.pipeline(transaction=False)
         for script in self.scripts.values():
@@ -381,25 +453,105 @@ class Protocol:
 
     def _resend(
         self,
-        root: bytes,
-        calls: Sequence[tuple[str, Sequence[Any]]],
+        calls: Sequence[tuple[str, bytes, Sequence[Any]]],
         replies: list[Any],
         indexes: list[int],
-    ) -> None:
-        again = self._pipeline(root, [calls[i] for i in indexes])
+        redirect: bool | None = None,
+    ) -> list[tuple[bytes, Any]]:
+        """Send the calls at ``indexes`` again and put their replies in ``replies``:
+        as :meth:`_pipeline` does, or with :meth:`_send` when ``redirect`` is given."""
+        subset = [calls[i] for i in indexes]
+        again, waits = self._pipeline(subset) if redirect is None else self._send(subset, redirect)
         for i, reply in zip(indexes, again, strict=True):
             replies[i] = reply
+        return waits
 
-    def _pipeline(self, root: bytes, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for name, args in calls:
+    def _pipeline(
+        self, calls: Sequence[tuple[str, bytes, Sequence[Any]]]
+    ) -> tuple[list[Any], list[tuple[bytes, Any]]]:
+        """The calls' replies, and ``(root, WAIT reply)`` for each connection that wrote
+        when waiting for replicas. On a cluster, calls to a migrating partition wait
+        for the migration to end (:meth:`_wait_out_migrations`)."""
+        if not is_cluster(self.client):
+            return self._send(calls, redirect=True)
+        replies, waits = self._send(calls, redirect=False)
+        lost = [i for i, reply in enumerate(replies) if isinstance(reply, _CONNECTION_ERRORS)]
+        if lost:
+            # redis-py's own recovery (new slot map, retries with backoff).
+            waits += self._resend(calls, replies, lost, redirect=True)
+        waits += self._wait_out_migrations(calls, replies)
+        return replies, waits
+
+    def _wait_out_migrations(
+        self, calls: Sequence[tuple[str, bytes, Sequence[Any]]], replies: list[Any]
+    ) -> list[tuple[bytes, Any]]:
+        """Send again, to the slot's owner, the calls redirected by ``ASK`` (their
+        partition's slot is migrating, and the importing node holds only part of it),
+        ``MOVED`` (after the slot map is updated) or ``TRYAGAIN``, until none is; an
+        ``ASK`` after :attr:`migration_wait` seconds raises.
+
+        Raises:
+            PartitionMigratingError: a partition still migrating after the wait.
+        """
+        cluster = self.client
+        assert isinstance(cluster, RedisCluster)
+        waits: list[tuple[bytes, Any]] = []
+        deadline = time.monotonic() + self.migration_wait
+        pause = _MIGRATION_PAUSE_S
+        while True:
+            again = [i for i, reply in enumerate(replies) if isinstance(reply, _REDIRECTS)]
+            if not again:
+                return waits
+            left = deadline - time.monotonic()
+            if left <= 0:
+                stuck = next((i for i in again if type(replies[i]) is AskError), again[0])
+                first = replies[stuck]
+                if type(first) is AskError:
+                    raise PartitionMigratingError(
+                        calls[stuck][1], self.migration_wait, f"{first.host}:{first.port}"
+                    )
+                raise first
+            for i in again:
+                if isinstance(replies[i], MovedError):
+                    cluster.nodes_manager.move_slot(replies[i])
+            if any(not isinstance(replies[i], MovedError) for i in again):
+                time.sleep(min(pause, left))
+                pause = min(2 * pause, _MIGRATION_PAUSE_MAX_S)
+            waits += self._resend(calls, replies, again, redirect=False)
+
+    def _send(
+        self, calls: Sequence[tuple[str, bytes, Sequence[Any]]], redirect: bool
+    ) -> tuple[list[Any], list[tuple[bytes, Any]]]:
+        """One pipeline of the calls (and their WAITs); on a cluster, ``redirect=False``
+        returns redirections as replies instead of following them."""
+        pipe = pipeline(self.client)
+        for name, root, args in calls:
+            # Queued as plain commands: redis-py's Script in a pipeline adds a SCRIPT
+            # EXISTS round trip to every execute (call_many reloads after NOSCRIPT),
+            # and its cluster pipeline has no evalsha or fcall method.
             if self.path != "scripts":
-                self._fcall(pipe, name, root, args)
+                command = "FCALL_RO" if "no-writes" in script_flags(name) else "FCALL"
+                pipe.execute_command(command, function_name(name), 1, root, *args)
             else:
-                # EVALSHA queued directly: redis-py's Script in a pipeline adds a SCRIPT
-                # EXISTS round trip to every execute; call_many reloads after NOSCRIPT.
-                pipe.evalsha(self.scripts[name].sha, 1, root, *args)
-        return list(pipe.execute(raise_on_error=False))
+                pipe.execute_command("EVALSHA", self.scripts[name].sha, 1, root, *args)
+        waited = self._queue_waits(pipe, calls)
+        replies = list(pipe.execute(raise_on_error=False) if redirect else send_unredirected(pipe))
+        return replies[: len(calls)], list(zip(waited, replies[len(calls) :], strict=True))
+
+    def _queue_waits(
+        self, pipe: Any, calls: Sequence[tuple[str, bytes, Sequence[Any]]]
+    ) -> list[bytes]:
+        """Queue one ``WAIT`` per node the calls write to, after its writes (a pipeline
+        uses one connection per node); the roots they were queued for."""
+        if self.wait is None:
+            return []
+        last_write: dict[str, bytes] = {}
+        for name, root, _ in calls:
+            if name not in READ_ONLY_SCRIPTS:
+                last_write[node_name(self.client, root)] = root
+        for root in last_write.values():
+            self.wait.queue(pipe, self.client, root)
+        return list(last_write.values())
 
     def _explain(self, error: NoPermissionError) -> Exception:
         """EVALSHA or SCRIPT LOAD refused on a server that lacks this library: the

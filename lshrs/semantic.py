@@ -168,6 +168,11 @@ class SemanticIdMethods(IndexCore):
         return self._semantic_ids().resolve(name)
 
     def _semantic_ids(self) -> SemanticIds:
+        if self.partitions > 1:
+            raise ValueError(
+                f"semantic IDs need an unpartitioned index; this one has "
+                f"{self.partitions} partitions (open one with partitions=1)"
+            )
         if self._semantic is None:
             self._semantic = SemanticIds(self.storage)
         return self._semantic

@@ -12,6 +12,7 @@ from redis.commands.core import Script
 
 from lshrs import legacy
 from lshrs.bucket_calls import MIN_GROUP_SIZE, count_collisions, encode_insert
+from lshrs.cluster import MIGRATION_WAIT_S, Client, check_migration_wait, client_from_url
 from lshrs.eviction import check_eviction_policy
 from lshrs.keys import KeySpace
 from lshrs.legacy import BucketOperation
@@ -71,13 +72,18 @@ class RedisStorage:
         prefix: key prefix of this index; any characters but ``{`` and ``}``.
         decode_responses: passed to the redis-py client for the caller's own use of
             :attr:`client`; lshrs works either way.
-        url: a full ``redis://`` / ``rediss://`` (TLS) / ``unix://`` URL; overrides
-            host, port, db and password.
+        url: a full ``redis://`` / ``rediss://`` (TLS) / ``unix://`` URL, or
+            ``redis+cluster://`` / ``rediss+cluster://`` for a Redis Cluster
+            (:mod:`lshrs.cluster`); overrides host, port, db and password.
         username: ACL username (optional).
-        client: an existing ``redis.Redis`` to use instead of connecting.
+        client: an existing ``redis.Redis`` or ``redis.cluster.RedisCluster`` to use
+            instead of connecting.
         memberships_per_call: memberships (ids x bands) per insert or delete call;
             each call is atomic and holds Redis while it runs (see :mod:`lshrs.limits`).
         min_group_size: see :func:`encode_insert`.
+        migration_wait: on a Redis Cluster, seconds a call to a partition whose slot
+            is migrating waits for the move to end before
+            :class:`lshrs.cluster.PartitionMigratingError` (docs/cluster.md).
         **connection_kwargs: more ``redis.Redis`` arguments (timeouts, ``ssl_*``, ...).
 
     Example:
@@ -95,9 +101,10 @@ class RedisStorage:
         *,
         url: str | None = None,
         username: str | None = None,
-        client: redis.Redis | None = None,
+        client: Client | None = None,
         memberships_per_call: int = MEMBERSHIPS_PER_CALL,
         min_group_size: float = MIN_GROUP_SIZE,
+        migration_wait: float = MIGRATION_WAIT_S,
         **connection_kwargs: Any,
     ) -> None:
         self.keys = KeySpace(prefix)
@@ -105,7 +112,7 @@ class RedisStorage:
         self.min_group_size = min_group_size
         if client is None:
             if url is not None:
-                client = redis.Redis.from_url(
+                client = client_from_url(
                     url, decode_responses=decode_responses, **connection_kwargs
                 )
             else:
@@ -120,6 +127,7 @@ class RedisStorage:
                 )
         self.client = client
         self.protocol = Protocol(client)
+        self.protocol.migration_wait = check_migration_wait(migration_wait)
         self.scripts = Scripts.of(self.protocol)
         """The bucket-index scripts by attribute; :attr:`protocol` calls them."""
         self.fingerprint: str | None = None

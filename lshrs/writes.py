@@ -13,6 +13,7 @@ from typing import Any
 import numpy.typing as npt
 
 from lshrs.core import IndexCore
+from lshrs.partitioned import PartitionedIndex
 from lshrs.progress import Progress
 from lshrs.sources import open_batches
 from lshrs.validation import StreamIds, as_ids, as_vector, as_vectors, same_length, unique_ids
@@ -203,4 +204,7 @@ class WriteMethods(IndexCore):
         :class:`lshrs.protocol.ClearingError` with nothing written.
         """
         self._flush_buffer()
-        self.storage.clear()
+        if isinstance(self._kind, PartitionedIndex):
+            self._kind.clear()
+        else:
+            self.storage.clear()

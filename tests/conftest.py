@@ -1,5 +1,6 @@
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_cluster",
     "tests.fixtures.datasets",
     "tests.fixtures.postgres_server",
 ]

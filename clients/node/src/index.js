@@ -53,6 +53,13 @@ export async function attach(redis, prefix, options = {}) {
   const root = `{${prefix}}:`;
   const [cfg, blob] = await Promise.all([redis.hgetall(`${root}cfg`), redis.getBuffer(`${root}model`)]);
   if (!cfg.fingerprint) throw new LshrsError('NO_CONFIG', `no lshrs index under prefix ${JSON.stringify(prefix)}`);
+  if (cfg.partitions && cfg.partitions !== '1') {
+    throw new LshrsError(
+      'PARTITIONED',
+      `index ${JSON.stringify(prefix)} has ${cfg.partitions} partitions, which this client does not route; ` +
+        'attach to one partition by its own prefix (docs/cluster.md), or use Python lshrs',
+    );
+  }
   const scripts = new Scripts(redis, options.luaDir ?? DEFAULT_LUA_DIR);
   const model = blob ?? Buffer.alloc(0);
   /** @type {BucketIndex | IvfPqIndex} */

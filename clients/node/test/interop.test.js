@@ -170,6 +170,12 @@ describe('protocol', () => {
     await redis.del('{lshrs-node-test:errors}:cfg');
   });
 
+  test('a partitioned index is refused, not written as one', async () => {
+    await redis.hset('{lshrs-node-test:parts}:cfg', 'fingerprint', 'fp partitions=3', 'count', '0', 'scheme', 'hyperplane', 'partitions', '3');
+    await assert.rejects(attach(redis, 'lshrs-node-test:parts'), (e) => e instanceof LshrsError && e.code === 'PARTITIONED');
+    await redis.del('{lshrs-node-test:parts}:cfg');
+  });
+
   test('EVALSHA after SCRIPT FLUSH loads the script again and retries', async (t) => {
     if (!server.private) return t.skip('SCRIPT FLUSH only on a private server (REDIS_URL is set)');
     const scripts = new Scripts(redis);
