@@ -67,7 +67,9 @@ def main() -> None:
     sample = data[0][1][:10_000]
     configs = {
         "rows from size": corpus_config(1_000_000, num_bands=SCALE_BANDS),
-        "rows fitted to a sample": corpus_config(1_000_000, num_bands=SCALE_BANDS, sample=sample),
+        "rows fitted to a sample": corpus_config(
+            1_000_000, num_bands=SCALE_BANDS, sample=sample, index="hyperplane"
+        ),
     }
     results: dict[str, Any] = {"command": "python -m benchmarks.ingest_calls", "runs": []}
     with private_redis("--set-max-intset-entries", "8192") as url:

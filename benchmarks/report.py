@@ -357,6 +357,7 @@ def extra_tables(extra: dict[str, Any]) -> str:
                     [
                         "configuration",
                         "form",
+                        "memberships per call",
                         "ids per call",
                         "vectors/s",
                         "Redis us per vector",
@@ -366,6 +367,7 @@ def extra_tables(extra: dict[str, Any]) -> str:
                         [
                             r["config"],
                             r["form"],
+                            r.get("memberships_per_call", "-"),
                             r["ids_per_call"],
                             r["vectors_per_s"],
                             r["redis_us_per_vector"],
