@@ -21,7 +21,7 @@ import numpy as np
 
 # -- per call ------------------------------------------------------------------------
 
-MEMBERSHIPS_PER_CALL = 2048
+MEMBERSHIPS_PER_CALL = 1024
 """Bucket memberships (ids x bands) one insert or delete call writes or removes at
 most; a single id with more bands than this goes alone."""
 READ_UNITS_PER_CALL = 16384
@@ -107,7 +107,7 @@ def ids_per_call(num_bands: int, memberships: int = MEMBERSHIPS_PER_CALL) -> int
 
     Example:
         >>> ids_per_call(16), ids_per_call(4096), ids_per_call(1024, memberships=1000)
-        (128, 1, 1)
+        (64, 1, 1)
     """
     return max(1, memberships // num_bands)
 

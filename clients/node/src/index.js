@@ -16,7 +16,7 @@ export { DEFAULT_LUA_DIR, Hyperplane, IvfPq, KMeans, libraryName, LshrsError, RQ
 const MAX_ID = 2n ** 53n - 1n;
 // Work bounds, as Python's lshrs.limits: every call is sized by what it does in Redis and
 // sent after the previous reply (Redis runs the calls of one read back to back).
-const MEMBERSHIPS_PER_CALL = 2048; // ids x bands per insert or delete call
+const MEMBERSHIPS_PER_CALL = 1024; // ids x bands per insert or delete call
 const CODES_PER_CALL = 8192;
 const MEMBERS_PER_QUERY = 1 << 18;
 const SCAN_BYTES_PER_CALL = 1 << 21;
