@@ -33,12 +33,8 @@ local root = root_arg(KEYS)
 local cfg_key = root .. 'cfg'
 
 -- Validate everything before the first write.
-local chunk_of, seen = {}, {}
-for i = 1, #ARGV do
-  local id = canonical_id(ARGV[i])
-  if id == nil then bad('id ' .. shown(ARGV[i])) end
-  if seen[ARGV[i]] then bad('id ' .. ARGV[i] .. ' is given twice') end
-  seen[ARGV[i]] = true
+local chunk_of = {}
+for i, id in ipairs(id_args(ARGV, 1)) do
   chunk_of[i] = string.format('%d', math.floor(id / CHUNK))
 end
 

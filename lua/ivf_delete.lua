@@ -31,14 +31,7 @@
 local root = root_arg(KEYS)
 arity(ARGV, 1, nil, '<fingerprint> [<id> ...]')
 if #ARGV - 1 > 4096 then bad('at most 4096 ids per call, got ' .. (#ARGV - 1)) end
-local ids, seen = {}, {}
-for i = 2, #ARGV do
-  local id = canonical_id(ARGV[i])
-  if id == nil then bad('id ' .. shown(ARGV[i])) end
-  if seen[id] then bad('id ' .. ARGV[i] .. ' is given twice') end
-  seen[id] = true
-  ids[#ids + 1] = id
-end
+local ids = id_args(ARGV, 2)
 local cfg = attached(root, ARGV[1], {'record_bytes'}, true)
 if not cfg then return 0 end
 local size = cfg[1]

@@ -75,6 +75,20 @@ local function canonical_id(text)
   return id
 end
 
+-- args[first..] as ids (numbers, see canonical_id), each given once; a BAD_ARGUMENT
+-- error names the first malformed or repeated one.
+local function id_args(args, first)
+  local ids, seen = {}, {}
+  for i = first, #args do
+    local id = canonical_id(args[i])
+    if id == nil then bad('id ' .. shown(args[i])) end
+    if seen[id] then bad('id ' .. args[i] .. ' is given twice') end
+    seen[id] = true
+    ids[#ids + 1] = id
+  end
+  return ids
+end
+
 -- The reverse-index hash holding an id (a number): <root>r<floor(id / 128)>.
 local function reverse_key(root, id)
   return root .. 'r' .. string.format('%d', math.floor(id / CHUNK))
