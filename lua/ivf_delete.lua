@@ -30,7 +30,9 @@
 --- @include "lists"
 local root = root_arg(KEYS)
 arity(ARGV, 1, nil, '<fingerprint> [<id> ...]')
-if #ARGV - 1 > 4096 then bad('at most 4096 ids per call, got ' .. (#ARGV - 1)) end
+if #ARGV - 1 > MAX_RECORDS then
+  bad('at most ' .. MAX_RECORDS .. ' ids per call, got ' .. (#ARGV - 1))
+end
 local ids = id_args(ARGV, 2)
 local cfg = attached(root, ARGV[1], {'record_bytes'}, true)
 if not cfg then return 0 end

@@ -48,7 +48,6 @@ local nlist, size = cfg[1], cfg[2]
 
 -- Validate everything before the first write.
 if #ARGV % 2 ~= 1 then bad('list/records arguments must come in pairs') end
-local MAX_RECORDS = 4096
 local lists, seen_list, seen_id, records_given = {}, {}, {}, 0
 for k = 2, #ARGV, 2 do
   local list = list_arg(ARGV[k], nlist)

@@ -52,7 +52,6 @@ local cfg = attached(root, ARGV[1], {'nlist', 'record_bytes', 'clearing'})
 if not cfg then fail('NO_CONFIG', shown(root)) end
 local nlist, size = cfg[1], cfg[2]
 if repair and cfg[3] then fail('CLEARING', shown(root)) end
-local MAX_RECORDS = 4096
 local mode = ARGV[3]
 if mode ~= 'lists' and mode ~= 'range' and mode ~= 'entries' then
   bad('mode must be lists, range or entries')

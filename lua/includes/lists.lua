@@ -13,6 +13,8 @@ local COPY_LIMIT = 2097152
 -- allocation (1 MiB at a time past 1 MiB), so this bounds that copy too.
 -- lshrs.limits.MAX_LIST_BYTES holds the same.
 local MAX_LIST_BYTES = 4194304
+-- Records (or ids) one ivf_insert, ivf_delete or ivf_verify call takes at most.
+local MAX_RECORDS = 4096
 -- Bytes this call may still copy to shrink or rewrite lists: shrinking is skipped,
 -- and compaction refused, past it.
 local copy_left = COPY_LIMIT
