@@ -49,6 +49,8 @@ local nlist, size = cfg[1], cfg[2]
 -- Validate everything before the first write.
 if #ARGV % 2 ~= 1 then bad('list/records arguments must come in pairs') end
 local lists, seen_list, seen_id, records_given = {}, {}, {}, 0
+-- Records each old list loses to ids that move to another list.
+local removals = {}
 for k = 2, #ARGV, 2 do
   local list = list_arg(ARGV[k], nlist)
   if seen_list[list] then bad('list ' .. ARGV[k] .. ' is given twice') end
@@ -65,7 +67,11 @@ for k = 2, #ARGV, 2 do
     if seen_id[id] then bad('id ' .. string.format('%d', id) .. ' is given twice') end
     seen_id[id] = true
     ids[#ids + 1] = id
-    if entry_of(root, id) ~= list then growth = growth + 1 end
+    local old_list = entry_of(root, id)
+    if old_list ~= list then
+      growth = growth + 1
+      if old_list then removals[old_list] = (removals[old_list] or 0) + 1 end
+    end
   end
   local bytes = (live_count(root, list) + growth) * size
   if bytes > MAX_LIST_BYTES then
@@ -75,16 +81,7 @@ for k = 2, #ARGV, 2 do
   lists[#lists + 1] = {list = list, records = records, ids = ids}
 end
 -- Types: the lists appended to, and what leaving an old list touches.
-local removals = {}
-for _, group in ipairs(lists) do
-  check_type(list_key(root, group.list), 'string')
-  for _, id in ipairs(group.ids) do
-    local old_list = entry_of(root, id)
-    if old_list and old_list ~= group.list then
-      removals[old_list] = (removals[old_list] or 0) + 1
-    end
-  end
-end
+for _, group in ipairs(lists) do check_type(list_key(root, group.list), 'string') end
 check_removals(root, size, removals)
 
 -- Pass 1: ids already indexed are overwritten in place, or leave their old list.
