@@ -47,10 +47,7 @@ if #ARGV > 1 and #ARGV * num_bands > MAX_MEMBERSHIPS then
   bad('at most ' .. MAX_MEMBERSHIPS .. ' memberships (ids x ' .. num_bands
     .. ' bands) per call, got ' .. #ARGV .. ' ids')
 end
-local band_key = {}
-for b = 0, num_bands - 1 do
-  band_key[b] = root .. 'b' .. string.char(math.floor(b / 256), b % 256)
-end
+local band_key = band_prefixes(root, num_bands)
 
 -- Each id's entry (nil when absent), its name, and the types of what it will touch.
 local entries, names = {}, {}

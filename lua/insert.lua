@@ -65,10 +65,7 @@ if n > 1 and n * num_bands > MAX_MEMBERSHIPS then
   bad('at most ' .. MAX_MEMBERSHIPS .. ' memberships (ids x ' .. num_bands
     .. ' bands) per call, got ' .. n .. ' ids')
 end
-local band_key = {}
-for b = 0, num_bands - 1 do
-  band_key[b] = root .. 'b' .. string.char(math.floor(b / 256), b % 256)
-end
+local band_key = band_prefixes(root, num_bands)
 -- The bucket key of id k's band b.
 local function bucket_of(sigs, b)
   local first = b * width + 1

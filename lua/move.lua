@@ -46,7 +46,7 @@ if not sigs or #sigs ~= num_bands * width then return refuse('NOT_INDEXED', id_t
 local first = band * width + 1
 local old = string.sub(sigs, first, first + width - 1)
 if old == sig then return 0 end
-local band_key = root .. 'b' .. string.char(math.floor(band / 256), band % 256)
+local band_key = band_prefix(root, band)
 check_type(band_key .. old, 'set')
 check_type(band_key .. sig, 'set')
 rcall('SREM', band_key .. old, id_text)

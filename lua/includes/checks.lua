@@ -33,10 +33,7 @@ local function checker(root, num_bands, width, repair)
     misplaced = {},
   }
   local sigs_len = num_bands * width
-  local band_key = {}
-  for b = 0, num_bands - 1 do
-    band_key[b] = root .. 'b' .. string.char(math.floor(b / 256), b % 256)
-  end
+  local band_key = band_prefixes(root, num_bands)
   local reported = {}
 
   -- The chunk (decimal text) an id belongs to, or nil for a non-canonical id.

@@ -89,6 +89,19 @@ local function id_args(args, first)
   return ids
 end
 
+-- The prefix of band b's bucket keys: <root>b and the band as 2 bytes big-endian; a
+-- bucket's key adds its band signature.
+local function band_prefix(root, b)
+  return root .. 'b' .. string.char(math.floor(b / 256), b % 256)
+end
+
+-- band_prefix of every band, by band number from 0.
+local function band_prefixes(root, num_bands)
+  local prefixes = {}
+  for b = 0, num_bands - 1 do prefixes[b] = band_prefix(root, b) end
+  return prefixes
+end
+
 -- The reverse-index hash holding an id (a number): <root>r<floor(id / 128)>.
 local function reverse_key(root, id)
   return root .. 'r' .. string.format('%d', math.floor(id / CHUNK))
