@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from benchmarks import ivfpq, minilm, report, scale
-from benchmarks.measure import machine
+from benchmarks.measure import RESULTS, machine, write_results
 from benchmarks.servers import pgserver_bin, private_postgres, private_redis
 
-RESULTS = Path(__file__).resolve().parent / "results"
 RECOMMENDED_REDIS_CONFIG = ("set-max-intset-entries=8192",)
 """The Redis settings the README advises; the private server runs with them unless
 ``--stock-redis`` (big buckets stay compact intsets: less memory, faster reads)."""
@@ -120,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 redis_url, pg, args.scale, fit_rows=not args.scale_rows_from_size, stores=stores
             )
     results["wall_s"] = round(time.time() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    path = write_results(f"{name}.json", results)
     print(f"wrote {path} ({results['wall_s']} s)")
     if not args.quick and not args.no_report:
         report.write(results, RESULTS)

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import redis
 
-from benchmarks.measure import latency_stats
+from benchmarks.measure import latency_stats, write_results
 from benchmarks.minilm import load, redis_memory
 from benchmarks.scale import ClusteredEmbeddings
 from benchmarks.servers import private_redis
@@ -39,7 +38,6 @@ from lshrs.sources.redis import RedisVectorStore
 from lshrs.storage import count_collisions, encode_insert
 from lshrs.validation import as_ids, as_vectors
 
-RESULTS = Path(__file__).resolve().parent / "results"
 QUERIES = 200
 
 
@@ -288,8 +286,7 @@ def main() -> None:
     results["listpack_value"] = listpack_value(ids, vectors)
     results["redis_fetch_1000_x_768"] = fetch_paths()
     results["rerank_ms_per_query"] = rerank_paths(vectors)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ablations.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("ablations.json", results)
     print(json.dumps(results, indent=2))
 
 

@@ -24,19 +24,16 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from benchmarks.measure import machine, recall_at, timed_queries
+from benchmarks.measure import machine, recall_at, timed_queries, write_results
 from benchmarks.minilm import load
 from benchmarks.servers import private_redis
 from lshrs import LSHRS, corpus_config
 from lshrs.sources import array_fetcher
 from tests.fixtures.redis_cluster import LocalCluster
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cpu_seconds(ports: list[int]) -> dict[int, float]:
@@ -175,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "runs": [run(name) for name in args.datasets.split(",")],
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{args.name}.json"
-    path.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
+    path = write_results(f"{args.name}.json", output)
     for item in output["runs"]:
         print(item["dataset"]["name"], json.dumps(item["ratios_to_single"]))
     print(f"wrote {path}")

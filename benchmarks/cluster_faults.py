@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,13 +28,12 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.retry import Retry
 
-from benchmarks.measure import machine
+from benchmarks.measure import machine, write_results
 from lshrs import IVFPQ, LSHRS, RedisStorage
 from lshrs.partitions import partition_of, partition_prefixes
 from lshrs.replication import NotReplicatedError
 from tests.fixtures.redis_cluster import LocalCluster
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DIM = 64
 MIGRATE_PAUSE_S = 0.02
 """Pause between batches of 5 keys moved: a migration that takes a while, as on a busy
@@ -192,9 +190,7 @@ def main() -> int:
         "failover": [failover(0), failover(1)],
         "migration_while_reading": migration(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "cluster-faults.json"
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    path = write_results("cluster-faults.json", result)
     print(json.dumps(result, indent=2))
     print(f"wrote {path}")
     return 0

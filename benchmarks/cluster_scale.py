@@ -25,12 +25,11 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.cluster import memory
-from benchmarks.measure import machine, recall_at, timed_queries
+from benchmarks.measure import machine, recall_at, timed_queries, write_results
 from benchmarks.scale import ClusteredEmbeddings, ExactTop
 from lshrs import LSHRS, corpus_config
 from tests.fixtures.redis_cluster import LocalCluster
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TRAINING_SAMPLE = 262_144
 
 
@@ -132,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lshrs-cluster-scale-") as workdir:
         result = {"machine": machine(), **run(args.size, Path(workdir))}
     result["elapsed_s"] = round(time.perf_counter() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"cluster-scale-{args.size}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    path = write_results(f"cluster-scale-{args.size}.json", result)
     print(json.dumps(result, indent=2))
     print(f"wrote {path}")
     return 0

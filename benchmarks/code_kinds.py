@@ -8,17 +8,15 @@ followed by an exact rerank of its best 100, recall@10 at nprobe 32 and 64. Reca
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.measure import write_results
 from benchmarks.minilm import load
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NLIST, RERANK = 1024, 100
 
 
@@ -55,8 +53,7 @@ def main() -> int:
                 index.nprobe = nprobe
                 results[f"{name} {kind} nprobe {nprobe}"] = recall(index, vectors, queries, truth)
                 print(name, kind, nprobe, results[f"{name} {kind} nprobe {nprobe}"], flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "code_kinds.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("code_kinds.json", results)
     return 0
 
 

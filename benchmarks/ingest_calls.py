@@ -14,18 +14,16 @@ per vector and the mean time one call holds Redis.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import redis
 
+from benchmarks.measure import write_results
 from benchmarks.scale import DIM, SCALE_BANDS, ClusteredEmbeddings
 from benchmarks.servers import private_redis
 from lshrs import LSHRS, RedisStorage, corpus_config
 
-RESULTS = Path(__file__).resolve().parent / "results"
 VECTORS = 200_000
 CALL_SIZES = (1024, 2048, 8192, 16384)
 """Memberships per call."""
@@ -84,8 +82,7 @@ def main() -> None:
                     }
                     print(row, flush=True)
                     results["runs"].append(row)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_calls.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("ingest_calls.json", results)
 
 
 if __name__ == "__main__":

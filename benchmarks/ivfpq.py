@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
-import json
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks import baselines
-from benchmarks.measure import latency_stats, machine, recall_at, timed_queries
+from benchmarks.measure import latency_stats, machine, recall_at, timed_queries, write_results
 from benchmarks.minilm import load, redis_memory
 from benchmarks.pinger import ping_monitor
 from benchmarks.servers import pgserver_bin, private_postgres, private_redis
@@ -52,7 +51,6 @@ from lshrs.schemes.ivfpq import ID_BYTES, IVFPQ
 from lshrs.storage import RedisStorage
 from lshrs.vector_store import RedisVectorStore
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("debian-minilm", "npm-minilm")
 RECALL_GATE = 0.95
 """recall@10 (exact refine, vectors in process) below which ``--quick`` fails."""
@@ -813,9 +811,7 @@ def main(argv: list[str] | None = None) -> int:
             pg = pg or pgvector
         results["datasets"] = run(url, pg, pgvector, args.quick, datasets)
     results["wall_s"] = round(time.time() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    path = write_results(f"{name}.json", results)
     print(tables(results["datasets"]))
     print(f"wrote {path} ({results['wall_s']} s)")
     return gate(results["datasets"])

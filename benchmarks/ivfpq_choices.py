@@ -12,22 +12,20 @@ Writes ``benchmarks/results/ivfpq_choices.json``.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.measure import write_results
 from benchmarks.minilm import load
 from lshrs import corpus_config
 from lshrs.config.corpus import COARSE_MARGIN, DEFAULT_REFINE, calibrate_nprobe
 from lshrs.kmeans import nearest, normalized, train_kmeans
 from lshrs.schemes import IVFPQ
 
-RESULTS = Path(__file__).resolve().parent / "results"
 COVERAGE = 0.97
 
 
@@ -84,8 +82,7 @@ def main() -> int:
         for key, value in results.items():
             if key.startswith(name):
                 print(key, value, flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ivfpq_choices.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("ivfpq_choices.json", results)
     return 0
 
 

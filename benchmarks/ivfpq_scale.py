@@ -17,13 +17,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.measure import machine, timed_queries
+from benchmarks.measure import machine, timed_queries, write_results
 from benchmarks.minilm import redis_memory
 from benchmarks.scale import ClusteredEmbeddings, ExactTop
 from benchmarks.servers import private_redis
@@ -31,7 +30,6 @@ from lshrs import LSHRS, corpus_config
 from lshrs.fetchers import array_fetcher
 from lshrs.ivfpq import IVFPQ
 
-RESULTS = Path(__file__).resolve().parent / "results"
 REFINE = 200
 
 
@@ -148,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         **result,
         "wall_s": round(time.time() - started, 1),
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"ivfpq-scale-{args.size}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results(f"ivfpq-scale-{args.size}.json", result)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+RESULTS = Path(__file__).resolve().parent / "results"
+"""Where the benchmarks write their results files."""
+
+
+def write_results(name: str, results: Any) -> Path:
+    """Write ``results`` as indented JSON to ``RESULTS / name``; returns the path."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def latency_stats(seconds: Sequence[float]) -> dict[str, float]:

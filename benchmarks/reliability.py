@@ -24,19 +24,17 @@ vectors instead of 200,000 and leaves out the real embeddings. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import redis
 
-from benchmarks.measure import machine, recall_at
+from benchmarks.measure import machine, recall_at, write_results
 from benchmarks.pinger import PingMonitor, ping_monitor
 from benchmarks.servers import private_redis
 from lshrs import IVFPQ, LSHRS, corpus_config
@@ -49,7 +47,6 @@ from lshrs.limits import (
     ReadLimitWarning,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DIM = 32
 IVF_DIM = 64
 DELETES = 5000
@@ -305,9 +302,7 @@ def main() -> None:
     results["worst_ping_ms"] = worst
     print(table(results))
     print(f"worst PING over all calls: {worst} ms (target {TARGET_MS} ms)")
-    RESULTS.mkdir(exist_ok=True)
-    name = "reliability-quick.json" if args.quick else "reliability.json"
-    (RESULTS / name).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results("reliability-quick.json" if args.quick else "reliability.json", results)
 
 
 if __name__ == "__main__":
