@@ -5,13 +5,14 @@ configurations an index may not declare."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
 import pytest
 import redis
 
-from lshrs import IVFPQ, LSHRS, LSHHasher
+from lshrs import IVFPQ, LSHRS, LSHHasher, limits
 from lshrs.keys import KeySpace
 from lshrs.limits import (
     BUCKET_READ_LIMIT,
@@ -20,7 +21,7 @@ from lshrs.limits import (
     ReadLimitWarning,
     cost_runs,
 )
-from lshrs.protocol import BadArgumentError, Protocol
+from lshrs.protocol import BadArgumentError, Protocol, script_source
 from tests.properties.test_round_trips import client_commands, private_server  # noqa: F401
 
 
@@ -275,3 +276,24 @@ def test_an_index_storing_absurd_query_settings_is_refused(redis_url, prefix, re
         LSHRS.from_redis(prefix, redis_url=redis_url)
     again = LSHRS.from_redis(prefix, redis_url=redis_url, extra_probes=3)
     assert again.extra_probes == 3
+
+
+@pytest.mark.parametrize(
+    ("script", "constant", "value"),
+    [
+        ("gather", "MAX_CODES", limits.CODES_PER_CALL),
+        ("gather", "CALL_BUDGET", limits.READ_UNITS_PER_CALL),
+        ("gather", "BUCKET_LIMIT", limits.BUCKET_READ_LIMIT),
+        ("verify", "CALL_UNITS", limits.VERIFY_UNITS_PER_CALL),
+        ("ivf_insert", "COPY_LIMIT", limits.COPY_BYTES_LIMIT),
+        ("ivf_insert", "MAX_LIST_BYTES", limits.MAX_LIST_BYTES),
+        ("ivf_scan", "MAX_BYTES", limits.SCAN_BYTES_PER_CALL),
+        ("query", "MAX_LIMIT", limits.MAX_TOPK),
+    ],
+)
+def test_the_scripts_hold_the_bounds_lshrs_limits_names(script, constant, value):
+    """The client sizes its calls by lshrs.limits and the scripts refuse by their own
+    constants: the two must be the same numbers."""
+    found = re.search(rf"^local {constant} = (\d+)$", script_source(script), flags=re.M)
+    assert found is not None, f"{script} has no constant {constant}"
+    assert int(found[1]) == value
